@@ -1,0 +1,1 @@
+"""The `codecshift` command line: one module per command group."""

@@ -1,0 +1,1 @@
+"""Shared helpers for the test suite: real services, generated media, processes."""
