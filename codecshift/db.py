@@ -72,6 +72,14 @@ def dispose_engine(url: str) -> None:
         engine.dispose()
 
 
+def reset_after_fork() -> None:
+    """In a forked child: drop the parent's pooled connections without closing them
+    (they belong to the parent), so each process opens its own."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose(close=False)
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -8,7 +8,15 @@ import importlib
 import click
 
 # (module, attribute) of each command or group, in help order.
-COMMANDS: list[tuple[str, str]] = []
+COMMANDS: list[tuple[str, str]] = [
+    ("codecshift.cli.up_command", "up"),
+    ("codecshift.cli.cluster_commands", "worker"),
+    ("codecshift.cli.cluster_commands", "control"),
+    ("codecshift.cli.cluster_commands", "beat"),
+    ("codecshift.cli.cluster_commands", "web"),
+    ("codecshift.cli.cluster_commands", "flower"),
+    ("codecshift.cli.apikey_commands", "apikey"),
+]
 
 
 def load() -> list[click.Command]:

@@ -1,0 +1,415 @@
+"""A job's life in the database: claim, progress, journal, result, and the user's actions.
+
+Every transition is a conditional UPDATE on (id, status, attempt), so a
+duplicate delivery, a stale node or two clicks at once find nothing to change
+instead of corrupting a job (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from codecshift import settings_store
+from codecshift.models import (
+    ACTIVE_STATUSES,
+    AWAITING_APPROVAL,
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINAL_STATUSES,
+    LIVE_STATUSES,
+    QUEUED,
+    REPLACING,
+    RUNNING,
+    SKIPPED,
+    VERIFYING,
+    History,
+    Job,
+    JobEvent,
+    Library,
+    MediaFile,
+    Node,
+    utcnow,
+)
+
+LOG_TAIL_LIMIT = 8000
+STAGE_STATUS = {"encoding": RUNNING, "verifying": VERIFYING, "replacing": REPLACING}
+
+
+class JobActionError(ValueError):
+    """A user action that does not apply to a job in its current state."""
+
+
+@dataclass
+class ClaimRefusal:
+    reason: str
+
+
+@dataclass
+class JobOutcome:
+    """What a node reports at the end of an attempt."""
+
+    status: str  # done | skipped | failed | cancelled
+    reason: str = ""
+    encoder: str | None = None
+    family: str | None = None
+    stage: str | None = None
+    source_codec: str | None = None
+    source_size: int | None = None
+    output_size: int | None = None
+    output_path: str | None = None
+    output_mtime_ns: int | None = None
+    output_inode: int | None = None
+    quality_metric: str | None = None
+    quality_score: float | None = None
+    encode_seconds: float = 0.0
+    total_seconds: float = 0.0
+    log_tail: str | None = None
+    health: str | None = None  # healthcheck jobs: ok | corrupt
+
+
+@dataclass
+class FinishReport:
+    """What happened to the job, and the follow-up work the caller should enqueue."""
+
+    job_status: str
+    rerouted_to_cpu: bool = False
+    plex_refresh: bool = False
+    notify_failure: bool = False
+    library_done: bool = False
+    follow_ups: list[str] = field(default_factory=list)
+
+
+def add_event(session: Session, job: Job, event: str, message: str | None = None,
+              log_tail: str | None = None) -> None:
+    session.add(JobEvent(job_id=job.id, attempt=job.attempt, event=event, node=job.node,
+                         encoder=job.encoder, message=message,
+                         log_tail=log_tail[-LOG_TAIL_LIMIT:] if log_tail else None))
+
+
+def claim(session: Session, job_id: int, attempt: int, node_name: str) -> Job | ClaimRefusal:
+    """Make a queued job with the expected attempt running on ``node_name``."""
+    settings = settings_store.load_all(session)
+    node = session.scalar(select(Node).where(Node.name == node_name))
+    unpublish = update(Job).where(Job.id == job_id, Job.status == QUEUED, Job.attempt == attempt)
+    if node is None:
+        return ClaimRefusal(f"node {node_name!r} is not registered")
+    if settings["queue_paused"] or node.desired_state != "running":
+        # Give the message back to the dispatcher: it republishes once work may flow again.
+        session.execute(unpublish.values(published_at=None))
+        session.commit()
+        why = "the queue is paused" if settings["queue_paused"] else f"node {node_name} is {node.desired_state}"
+        return ClaimRefusal(why)
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == QUEUED, Job.attempt == attempt)
+        .values(status=RUNNING, attempt=Job.attempt + 1, node=node_name, started_at=now, heartbeat_at=now,
+                progress=0.0, fps=None, speed=None, eta_seconds=None, stage="starting",
+                cancel_requested=False, error=None, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        session.rollback()
+        job = session.get(Job, job_id)
+        state = "missing" if job is None else f"{job.status} at attempt {job.attempt}"
+        return ClaimRefusal(f"job {job_id} is not claimable (expected queued at attempt {attempt}, "
+                            f"found {state})")
+    job = session.get(Job, job_id)
+    session.refresh(job)
+    add_event(session, job, "claimed", f"claimed by {node_name}")
+    session.commit()
+    return job
+
+
+def _live_attempt(session: Session, job_id: int, attempt: int, node_name: str) -> Job | None:
+    job = session.get(Job, job_id)
+    if job is None or job.attempt != attempt or job.node != node_name or job.status not in ACTIVE_STATUSES:
+        return None
+    return job
+
+
+def report_progress(session: Session, job_id: int, attempt: int, node_name: str,
+                    values: dict[str, Any]) -> tuple[bool, bool]:
+    """Store progress; returns (accepted, cancel_requested)."""
+    job = _live_attempt(session, job_id, attempt, node_name)
+    if job is None:
+        return False, True
+    now = utcnow()
+    stage = values.get("stage")
+    changes: dict[str, Any] = {"heartbeat_at": now, "updated_at": now}
+    for key in ("progress", "fps", "speed", "eta_seconds"):
+        if values.get(key) is not None:
+            changes[key] = values[key]
+    if stage:
+        changes["stage"] = stage
+        if stage in STAGE_STATUS and job.status != REPLACING:
+            changes["status"] = STAGE_STATUS[stage]
+    session.execute(update(Job).where(Job.id == job_id, Job.attempt == attempt).values(**changes)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+    return True, bool(job.cancel_requested)
+
+
+def save_journal(session: Session, job_id: int, attempt: int, node_name: str,
+                 journal: dict[str, Any]) -> bool:
+    """Record the replacement journal before the node takes the step it describes."""
+    job = _live_attempt(session, job_id, attempt, node_name)
+    if job is None:
+        return False
+    job.journal = journal
+    job.status = REPLACING
+    job.stage = "replacing"
+    job.heartbeat_at = utcnow()
+    session.commit()
+    return True
+
+
+def finish(session: Session, job_id: int, attempt: int, node_name: str, outcome: JobOutcome) -> FinishReport | None:
+    """Record the end of an attempt; None when the attempt is not the job's live one."""
+    job = _live_attempt(session, job_id, attempt, node_name)
+    if job is None:
+        return None
+    settings = settings_store.load_all(session)
+    now = utcnow()
+    job.finished_at = now
+    job.heartbeat_at = now
+    job.updated_at = now
+    job.encoder = outcome.encoder or job.encoder
+    job.log_tail = outcome.log_tail[-LOG_TAIL_LIMIT:] if outcome.log_tail else None
+    job.output_size = outcome.output_size
+    job.fps = job.speed = job.eta_seconds = None
+    report = FinishReport(job_status=outcome.status)
+    media = session.get(MediaFile, job.media_file_id) if job.media_file_id else None
+    if job.kind == "healthcheck":
+        _finish_healthcheck(job, media, outcome, now)
+    elif outcome.status == DONE:
+        _finish_done(session, job, media, outcome, now)
+        library = session.get(Library, job.library_id) if job.library_id else None
+        report.plex_refresh = bool(library and library.kind == "plex" and settings["plex_refresh_after_replace"])
+    elif outcome.status == FAILED and _should_reroute(job, outcome, settings):
+        job.status = QUEUED
+        job.cpu_fallback = True
+        job.queue = "cpu"
+        job.published_at = None
+        job.node = None
+        job.error = f"{outcome.encoder or job.queue} failed ({outcome.reason}); re-routed to cpu"
+        report.job_status = QUEUED
+        report.rerouted_to_cpu = True
+    else:
+        job.status = outcome.status if outcome.status in FINAL_STATUSES else FAILED
+        job.error = outcome.reason or None
+        job.reason = outcome.reason or job.reason
+        if media is not None:
+            media.state = {SKIPPED: "skipped", CANCELLED: media.state, FAILED: "failed"}.get(job.status, "failed")
+            if job.status == SKIPPED:
+                media.decision = outcome.reason
+        report.notify_failure = job.status == FAILED and settings["notify_on_failure"]
+    add_event(session, job, f"finished:{report.job_status}", outcome.reason or None, outcome.log_tail)
+    session.flush()
+    if job.library_id and report.job_status in FINAL_STATUSES:
+        live = session.scalar(select(func.count()).select_from(Job).where(
+            Job.library_id == job.library_id, Job.status.in_(LIVE_STATUSES)))
+        report.library_done = live == 0 and settings["notify_on_library_done"]
+    session.commit()
+    return report
+
+
+def _should_reroute(job: Job, outcome: JobOutcome, settings: dict[str, Any]) -> bool:
+    family = outcome.family or job.queue
+    return (settings["hardware_fallback_to_cpu"] and not job.cpu_fallback and family not in (None, "cpu")
+            and outcome.stage in (None, "encoding", "starting"))
+
+
+def _finish_done(session: Session, job: Job, media: MediaFile | None, outcome: JobOutcome, now: Any) -> None:
+    job.status = DONE
+    job.progress = 100.0
+    job.error = None
+    started = job.started_at or now
+    session.add(History(
+        job_id=job.id, library_id=job.library_id, path=outcome.output_path or job.path,
+        source_codec=outcome.source_codec, target_codec=job.target_codec,
+        size_before=outcome.source_size or job.source_size or 0, size_after=outcome.output_size or 0,
+        quality_metric=outcome.quality_metric, quality_score=outcome.quality_score, node=job.node,
+        encoder=outcome.encoder, encode_seconds=outcome.encode_seconds,
+        total_seconds=outcome.total_seconds or (now - started).total_seconds(), finished_at=now))
+    if media is not None:
+        if outcome.output_path and outcome.output_path != media.path:
+            media.path = outcome.output_path
+        media.state = "done"
+        media.video_codec = job.target_codec
+        media.decision = "converted"
+        if outcome.output_size is not None:
+            media.size = outcome.output_size
+        if outcome.output_mtime_ns is not None:
+            media.mtime_ns = outcome.output_mtime_ns
+        if outcome.output_inode is not None:
+            media.inode = outcome.output_inode
+
+
+def _finish_healthcheck(job: Job, media: MediaFile | None, outcome: JobOutcome, now: Any) -> None:
+    job.status = DONE if outcome.status in (DONE, SKIPPED) or outcome.health else outcome.status
+    if outcome.status == CANCELLED:
+        job.status = CANCELLED
+    job.error = outcome.reason or None
+    if media is not None and outcome.health in ("ok", "corrupt"):
+        media.health = outcome.health
+        media.health_message = outcome.reason or None
+        media.health_checked_at = now
+
+
+# -- the user's actions -------------------------------------------------------
+
+
+def _jobs(session: Session, job_ids: Iterable[int]) -> list[Job]:
+    ids = list(job_ids)
+    jobs = list(session.scalars(select(Job).where(Job.id.in_(ids)))) if ids else []
+    found = {job.id for job in jobs}
+    missing = [job_id for job_id in ids if job_id not in found]
+    if missing:
+        raise JobActionError(f"job {missing[0]} does not exist")
+    return jobs
+
+
+def requeue(session: Session, job_ids: Sequence[int], reason: str = "requeued by user") -> list[int]:
+    """Put finished or stuck jobs back in the queue; live ones are left alone."""
+    changed = []
+    for job in _jobs(session, job_ids):
+        if job.status not in (FAILED, CANCELLED, SKIPPED, DONE):
+            continue
+        if job.kind == "transcode" and job.media_file_id is not None and _other_live(session, job):
+            continue
+        job.status = QUEUED
+        job.published_at = None
+        job.node = None
+        job.error = None
+        job.cancel_requested = False
+        job.cpu_fallback = False
+        job.queue = None
+        job.progress = 0.0
+        job.finished_at = None
+        add_event(session, job, "requeued", reason)
+        changed.append(job.id)
+    session.commit()
+    return changed
+
+
+def _other_live(session: Session, job: Job) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(Job).where(
+        Job.media_file_id == job.media_file_id, Job.kind == job.kind, Job.id != job.id,
+        Job.status.in_(LIVE_STATUSES))))
+
+
+def cancel(session: Session, job_ids: Sequence[int]) -> list[int]:
+    """Queued jobs end cancelled at once; running ones are asked to stop (the node
+    stops ffmpeg, removes the temporary file and reports cancelled)."""
+    changed = []
+    for job in _jobs(session, job_ids):
+        if job.status in (QUEUED, AWAITING_APPROVAL):
+            job.status = CANCELLED
+            job.finished_at = utcnow()
+            add_event(session, job, "cancelled", "cancelled by user")
+            changed.append(job.id)
+        elif job.status in (RUNNING, VERIFYING):
+            job.cancel_requested = True
+            add_event(session, job, "cancel_requested", "cancel requested by user")
+            changed.append(job.id)
+    session.commit()
+    return changed
+
+
+def delete(session: Session, job_ids: Sequence[int]) -> list[int]:
+    """Delete jobs that are not running; history rows keep their figures."""
+    changed = []
+    for job in _jobs(session, job_ids):
+        if job.status in ACTIVE_STATUSES:
+            raise JobActionError(f"job {job.id} is {job.status}; cancel it first")
+        session.delete(job)
+        changed.append(job.id)
+    session.commit()
+    return changed
+
+
+def approve(session: Session, job_ids: Sequence[int]) -> list[int]:
+    changed = []
+    for job in _jobs(session, job_ids):
+        if job.status == AWAITING_APPROVAL:
+            job.status = QUEUED
+            job.published_at = None
+            add_event(session, job, "approved", "approved by user")
+            changed.append(job.id)
+    session.commit()
+    return changed
+
+
+def move_to_top(session: Session, job_ids: Sequence[int]) -> list[int]:
+    """Give the jobs a priority above every other queued job, keeping their order."""
+    jobs = [job for job in _jobs(session, job_ids) if job.status in (QUEUED, AWAITING_APPROVAL)]
+    top = session.scalar(select(func.max(Job.priority)).where(Job.status == QUEUED)) or 0
+    for offset, job in enumerate(sorted(jobs, key=lambda j: j.id, reverse=True), start=1):
+        job.priority = top + offset
+    session.commit()
+    return [job.id for job in jobs]
+
+
+def set_priority(session: Session, job_ids: Sequence[int], priority: int) -> list[int]:
+    jobs = [job for job in _jobs(session, job_ids) if job.status in (QUEUED, AWAITING_APPROVAL)]
+    for job in jobs:
+        job.priority = priority
+    session.commit()
+    return [job.id for job in jobs]
+
+
+def node_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings as a node may see them: every secret left out."""
+    from codecshift import registry
+
+    return {key: value for key, value in values.items() if not registry.REGISTRY[key].secret}
+
+
+def claim_spec(session: Session, job: Job) -> dict[str, Any]:
+    """Everything a node needs to run a claimed job, and nothing secret."""
+    library = session.get(Library, job.library_id) if job.library_id else None
+    values = settings_store.effective_for_library(settings_store.load_all(session), library)
+    return {
+        "job": {
+            "id": job.id, "attempt": job.attempt, "kind": job.kind, "path": job.path,
+            "target_codec": job.target_codec, "queue": job.queue, "cpu_fallback": job.cpu_fallback,
+            "library": {"id": library.id, "name": library.name} if library else None,
+            "path_mappings": list(library.path_mappings or []) if library else [],
+        },
+        "settings": node_settings(values),
+    }
+
+
+def record_recovery(session: Session, job_id: int, attempt: int, node_name: str, action: str,
+                    message: str) -> bool:
+    """A node rolled an interrupted replacement forward or back after restarting."""
+    job = session.get(Job, job_id)
+    if job is None or job.status != REPLACING or job.attempt != attempt or job.node != node_name:
+        return False
+    job.finished_at = utcnow()
+    if action == "rolled_forward":
+        job.status = DONE
+        job.error = None
+        journal = job.journal or {}
+        media = session.get(MediaFile, job.media_file_id) if job.media_file_id else None
+        if media is not None:
+            media.state = "done"
+            media.video_codec = job.target_codec
+        session.add(History(
+            job_id=job.id, library_id=job.library_id, path=journal.get("final_path") or job.path,
+            source_codec=journal.get("source_codec"), target_codec=job.target_codec,
+            size_before=int(journal.get("source_size") or job.source_size or 0),
+            size_after=int(journal.get("output_size") or 0), node=job.node, encoder=job.encoder,
+            finished_at=job.finished_at))
+    else:
+        job.status = FAILED
+        job.error = f"replacement interrupted and rolled back: {message}"
+    add_event(session, job, f"recovered:{action}", message)
+    session.commit()
+    return True

@@ -1,0 +1,176 @@
+"""Beat's housekeeping: leftover temporary files, journals, history retention, rescans."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from codecshift import pathmap, settings_store
+from codecshift.media import tempfiles
+from codecshift.media.replace import recover
+from codecshift.models import (
+    DONE,
+    FAILED,
+    LIVE_STATUSES,
+    REPLACING,
+    SCAN_LIVE_STATUSES,
+    History,
+    Job,
+    Library,
+    ScanRun,
+    utcnow,
+)
+from codecshift.services.jobs import add_event
+from codecshift.services.scanner import start_scan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CleanupReport:
+    removed: list[str] = field(default_factory=list)
+    kept: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _live_tags(session: Session) -> set[str]:
+    rows = session.execute(select(Job.id, Job.attempt).where(Job.status.in_(LIVE_STATUSES)))
+    return {tempfiles.job_tag(job_id, attempt) for job_id, attempt in rows}
+
+
+def cleanup_temp_files(session: Session, now: float | None = None) -> CleanupReport:
+    """Remove temporary outputs with no live job that are older than the cleanup age,
+    and quarantined originals past their retention."""
+    values = settings_store.load_all(session)
+    now = now or time.time()
+    max_age = values["cleanup_age_hours"] * 3600
+    quarantine_age = values["quarantine_days"] * 86400
+    live = _live_tags(session)
+    report = CleanupReport()
+    for library in session.scalars(select(Library)):
+        for root in library.roots or []:
+            local = pathmap.to_local(root, library.path_mappings or []).path
+            for path in _artifacts(local):
+                try:
+                    age = now - os.lstat(path).st_mtime
+                except OSError:
+                    continue
+                if tempfiles.is_quarantine_dir(path):
+                    _expire_quarantine(path, now, quarantine_age, report)
+                    continue
+                tag = tempfiles.parse_tag(path)
+                if tag is None or tag in live or age < max_age:
+                    report.kept += 1
+                    continue
+                try:
+                    os.remove(path)
+                    report.removed.append(path)
+                except OSError as exc:
+                    report.errors.append(f"{path}: {exc.strerror}")
+    return report
+
+
+def _artifacts(root: str) -> list[str]:
+    found = []
+    for folder, dirs, files in os.walk(root):
+        for name in list(dirs):
+            if tempfiles.is_quarantine_dir(os.path.join(folder, name)):
+                found.append(os.path.join(folder, name))
+                dirs.remove(name)
+        found.extend(os.path.join(folder, name) for name in files if tempfiles.is_codecshift_artifact(name)
+                     and tempfiles.parse_tag(name) is not None)
+    return found
+
+
+def _expire_quarantine(folder: str, now: float, max_age: float, report: CleanupReport) -> None:
+    if max_age <= 0:
+        return
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        try:
+            if now - os.lstat(path).st_mtime > max_age:
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+                report.removed.append(path)
+        except OSError as exc:
+            report.errors.append(f"{path}: {exc.strerror}")
+
+
+def reconcile_journals(session: Session, stale_after: timedelta | None = None) -> dict[int, str]:
+    """Roll ``replacing`` jobs whose node went silent forward or back from their journal,
+    when this machine sees the files; the node does the same itself when it restarts."""
+    values = settings_store.load_all(session)
+    limit = stale_after or timedelta(seconds=values["node_offline_after_seconds"])
+    now = utcnow()
+    outcomes: dict[int, str] = {}
+    for job in session.scalars(select(Job).where(Job.status == REPLACING)):
+        if job.heartbeat_at is not None and now - job.heartbeat_at <= limit:
+            continue
+        if not job.journal:
+            outcomes[job.id] = "no journal"
+            continue
+        try:
+            outcome = recover(job.journal)
+        except FileNotFoundError as exc:
+            outcomes[job.id] = f"files not visible here: {exc}"
+            continue
+        _apply_recovery(session, job, outcome, now)
+        outcomes[job.id] = outcome.action
+    session.commit()
+    return outcomes
+
+
+def _apply_recovery(session: Session, job: Job, outcome: Any, now: datetime) -> None:
+    job.finished_at = now
+    if outcome.action == "rolled_forward":
+        job.status = DONE
+        job.error = None
+    else:
+        job.status = FAILED
+        job.error = f"replacement interrupted and rolled back: {outcome.message}"
+    add_event(session, job, f"recovered:{outcome.action}", outcome.message)
+
+
+def prune_history(session: Session, now: datetime | None = None) -> int:
+    days = settings_store.get(session, "history_retention_days")
+    if days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    result = session.execute(delete(History).where(History.finished_at < cutoff))
+    session.commit()
+    return result.rowcount
+
+
+def libraries_due(session: Session, now: datetime | None = None) -> list[int]:
+    """Libraries whose rescan interval has passed and that have no live scan."""
+    now = now or utcnow()
+    values = settings_store.load_all(session)
+    busy = set(session.scalars(select(ScanRun.library_id).where(ScanRun.status.in_(SCAN_LIVE_STATUSES))))
+    due = []
+    for library in session.scalars(select(Library).where(Library.enabled.is_(True))):
+        interval = settings_store.effective_for_library(values, library)["rescan_interval_minutes"]
+        if interval <= 0 or library.id in busy:
+            continue
+        if library.last_scan_at is None or now - library.last_scan_at >= timedelta(minutes=interval):
+            due.append(library.id)
+    return due
+
+
+def start_due_scans(session: Session, now: datetime | None = None) -> list[int]:
+    """Start a scan for every library that is due; returns the new scan ids."""
+    scans = []
+    for library_id in libraries_due(session, now):
+        run, created = start_scan(session, library_id)
+        if created:
+            scans.append(run.id)
+    return scans

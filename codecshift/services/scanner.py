@@ -1,0 +1,319 @@
+"""Library scans on the control worker: walk, fingerprint, probe what changed, decide.
+
+A rescan of an unchanged library costs a directory walk with stat and one
+dictionary lookup per file: the fingerprint (size, mtime_ns, inode) of every
+known file is loaded once, and only new or changed files are probed, in
+batches. One scan per library runs at a time: the live ScanRun row is guarded
+by a partial unique index, which works the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from codecshift import pathmap, settings_store
+from codecshift.db import session_scope
+from codecshift.media.decide import decide
+from codecshift.media.probe import ProbeError, probe
+from codecshift.media.tempfiles import is_codecshift_artifact
+from codecshift.models import (
+    AWAITING_APPROVAL,
+    LIVE_STATUSES,
+    QUEUED,
+    SCAN_LIVE_STATUSES,
+    Job,
+    Library,
+    MediaFile,
+    ScanRun,
+    utcnow,
+)
+
+VIDEO_EXTENSIONS = frozenset({
+    ".mkv", ".mp4", ".m4v", ".avi", ".mov", ".wmv", ".ts", ".m2ts", ".mts", ".webm", ".mpg", ".mpeg",
+    ".flv", ".vob", ".ogv", ".3gp", ".divx", ".xvid", ".asf", ".rm", ".rmvb",
+})
+PROGRESS_EVERY = 5000
+
+
+class ScanError(RuntimeError):
+    """A scan that could not start or finish (unknown library, unreadable root)."""
+
+
+@dataclass
+class Seen:
+    """One file found on disk."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    is_symlink: bool
+
+
+@dataclass
+class ScanCounters:
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    probed: int = 0
+    jobs: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def start_scan(session: Session, library_id: int, kind: str = "scan") -> tuple[ScanRun, bool]:
+    """The live scan of this library: a new one, or the one already queued or running."""
+    if session.get(Library, library_id) is None:
+        raise ScanError(f"library {library_id} does not exist")
+    run = ScanRun(library_id=library_id, kind=kind, status="queued")
+    session.add(run)
+    try:
+        session.commit()
+        return run, True
+    except IntegrityError:
+        session.rollback()
+        live = session.scalar(select(ScanRun).where(ScanRun.library_id == library_id,
+                                                    ScanRun.status.in_(SCAN_LIVE_STATUSES)))
+        if live is None:  # finished between our insert and this read: try once more
+            return start_scan(session, library_id, kind)
+        return live, False
+
+
+def cancel_scan(session: Session, scan_id: int) -> bool:
+    result = session.execute(update(ScanRun).where(ScanRun.id == scan_id,
+                                                   ScanRun.status.in_(SCAN_LIVE_STATUSES))
+                             .values(cancel_requested=True))
+    session.commit()
+    return result.rowcount == 1
+
+
+def walk(root: str) -> Iterator[Seen]:
+    """Every video file under ``root``, skipping CodecShift's own temporary files and
+    quarantine folders; unreadable folders are skipped, not fatal."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if is_codecshift_artifact(name):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                        continue
+                    if os.path.splitext(name)[1].lower() not in VIDEO_EXTENSIONS:
+                        continue
+                    link = entry.is_symlink()
+                    info = entry.stat(follow_symlinks=True)
+                except OSError:
+                    continue
+                yield Seen(entry.path, info.st_size, info.st_mtime_ns, info.st_ino, link)
+
+
+def _fingerprints(session: Session, library_id: int) -> dict[str, tuple[int, int, int, int, str]]:
+    rows = session.execute(select(MediaFile.path, MediaFile.id, MediaFile.size, MediaFile.mtime_ns,
+                                  MediaFile.inode, MediaFile.state).where(MediaFile.library_id == library_id))
+    return {path: (ident, size, mtime, inode, state) for path, ident, size, mtime, inode, state in rows}
+
+
+class Scanner:
+    """One scan run; ``prober`` and ``decider`` are the media engine's functions."""
+
+    def __init__(self, engine: Engine, scan_id: int, *, prober: Callable[[str], Any] = probe,
+                 decider: Callable[..., Any] = decide) -> None:
+        self.engine = engine
+        self.scan_id = scan_id
+        self.prober = prober
+        self.decider = decider
+        self.counters = ScanCounters()
+
+    def run(self) -> ScanCounters:
+        with session_scope(self.engine) as session:
+            started = session.execute(update(ScanRun).where(ScanRun.id == self.scan_id, ScanRun.status == "queued")
+                                      .values(status="running", started_at=utcnow()))
+            if started.rowcount != 1:
+                raise ScanError(f"scan {self.scan_id} is not queued")
+            run = session.get(ScanRun, self.scan_id)
+            library = session.get(Library, run.library_id)
+            self.library_id = library.id
+            self.roots = list(library.roots or [])
+            self.mappings = list(library.path_mappings or [])
+            self.settings = settings_store.effective_for_library(settings_store.load_all(session), library)
+        try:
+            status = self._scan()
+        except Exception as exc:
+            self._finish("failed", f"scan failed: {exc}")
+            raise
+        self._finish(status, "; ".join(self.counters.errors[:5]) or None)
+        return self.counters
+
+    def _scan(self) -> str:
+        with session_scope(self.engine) as session:
+            known = _fingerprints(session, self.library_id)
+        seen_paths: set[str] = set()
+        batch: list[tuple[Seen, tuple[int, int, int, int, str] | None]] = []
+        batch_size = int(self.settings["scan_batch_size"])
+        scanned_roots: list[str] = []
+        for root in self.roots:
+            local_root = pathmap.to_local(root, self.mappings).path
+            if not os.path.isdir(local_root):
+                self.counters.errors.append(f"root {local_root} is not a readable folder")
+                continue
+            scanned_roots.append(root.rstrip("/") + "/")
+            for item in walk(local_root):
+                source_path = pathmap.to_source(item.path, self.mappings).path
+                item.path = source_path
+                seen_paths.add(source_path)
+                self.counters.seen += 1
+                previous = known.get(source_path)
+                if previous is None or previous[1:4] != (item.size, item.mtime_ns, item.inode) or previous[4] == "gone":
+                    batch.append((item, previous))
+                if len(batch) >= batch_size:
+                    self._process(batch)
+                    batch = []
+                if self.counters.seen % PROGRESS_EVERY == 0 and self._progress_and_cancelled():
+                    return "cancelled"
+        if batch:
+            self._process(batch)
+        if self._progress_and_cancelled():
+            return "cancelled"
+        if self.roots and not scanned_roots:
+            return "failed"  # never mark a whole library gone because its share is unmounted
+        # Only files under a root that was readable can be gone; an unmounted root says nothing.
+        self._mark_gone([ident for path, (ident, *_rest, state) in known.items()
+                         if path not in seen_paths and state != "gone" and path.startswith(tuple(scanned_roots))])
+        return "done"
+
+    def _probe(self, item: Seen) -> tuple[Mapping[str, Any], Any, str | None]:
+        local = pathmap.to_local(item.path, self.mappings).path
+        try:
+            info = self.prober(local)
+        except ProbeError as exc:
+            return {}, None, str(exc)
+        self.counters.probed += 1
+        return info.summary(), info, None
+
+    def _process(self, batch: Sequence[tuple[Seen, tuple[int, int, int, int, str] | None]]) -> None:
+        rows_new: list[dict[str, Any]] = []
+        updates: list[tuple[int, dict[str, Any]]] = []
+        decisions: dict[str, Any] = {}
+        for item, previous in batch:
+            summary, info, error = self._probe(item)
+            values: dict[str, Any] = {
+                "size": item.size, "mtime_ns": item.mtime_ns, "inode": item.inode, "probe_error": error,
+                "container": None, "video_codec": None, "width": None, "height": None, "bit_depth": None,
+                "hdr": None, "duration": None, "bitrate": None, "audio_streams": None,
+                "subtitle_streams": None, **summary, "updated_at": utcnow()}
+            if error:
+                values.update(state="error", decision=f"cannot be read: {error}")
+            else:
+                decision = self.decider(info, self.settings, size=item.size, is_symlink=item.is_symlink)
+                decisions[item.path] = decision
+                values["decision"] = decision.reason
+                values["state"] = {"transcode": "queued", "approve": "awaiting_approval"}.get(
+                    decision.action, "skipped")
+            if previous is None:
+                rows_new.append({"library_id": self.library_id, "path": item.path, **values})
+                self.counters.new += 1
+            else:
+                updates.append((previous[0], values))
+                self.counters.changed += previous[4] != "gone"
+        with session_scope(self.engine) as session:
+            if rows_new:
+                session.execute(insert(MediaFile), rows_new)
+            for ident, values in updates:
+                session.execute(update(MediaFile).where(MediaFile.id == ident).values(**values))
+            session.flush()
+            self._create_jobs(session, decisions)
+
+    def _create_jobs(self, session: Session, decisions: Mapping[str, Any]) -> None:
+        wanted = {path: d for path, d in decisions.items() if d.action in ("transcode", "approve")}
+        if not wanted:
+            return
+        rows = session.execute(select(MediaFile.id, MediaFile.path, MediaFile.size, MediaFile.mtime_ns).where(
+            MediaFile.library_id == self.library_id, MediaFile.path.in_(list(wanted)))).all()
+        ids = [row.id for row in rows]
+        busy = set(session.scalars(select(Job.media_file_id).where(
+            Job.media_file_id.in_(ids), Job.kind == "transcode", Job.status.in_(LIVE_STATUSES))))
+        jobs = []
+        for row in rows:
+            if row.id in busy:
+                continue
+            decision = wanted[row.path]
+            jobs.append({
+                "kind": "transcode", "library_id": self.library_id, "media_file_id": row.id, "path": row.path,
+                "status": QUEUED if decision.action == "transcode" else AWAITING_APPROVAL,
+                "reason": decision.reason, "target_codec": decision.codec, "priority": 0, "attempt": 0,
+                "source_size": row.size, "source_mtime_ns": row.mtime_ns,
+                "created_at": utcnow(), "updated_at": utcnow()})
+        if jobs:
+            session.execute(insert(Job), jobs)
+            self.counters.jobs += len(jobs)
+
+    def _mark_gone(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with session_scope(self.engine) as session:
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start:start + 1000]
+                session.execute(update(MediaFile).where(MediaFile.id.in_(chunk))
+                                .values(state="gone", updated_at=utcnow()))
+                session.execute(update(Job).where(Job.media_file_id.in_(chunk), Job.status.in_(
+                    (QUEUED, AWAITING_APPROVAL))).values(status="cancelled", error="the file is gone",
+                                                         finished_at=utcnow()))
+        self.counters.gone = len(ids)
+
+    def _progress_and_cancelled(self) -> bool:
+        with session_scope(self.engine) as session:
+            session.execute(update(ScanRun).where(ScanRun.id == self.scan_id).values(**self._counter_values()))
+            return bool(session.scalar(select(ScanRun.cancel_requested).where(ScanRun.id == self.scan_id)))
+
+    def _counter_values(self) -> dict[str, Any]:
+        c = self.counters
+        return {"files_seen": c.seen, "files_new": c.new, "files_changed": c.changed, "files_gone": c.gone,
+                "files_probed": c.probed, "jobs_created": c.jobs}
+
+    def _finish(self, status: str, message: str | None) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(update(ScanRun).where(ScanRun.id == self.scan_id).values(
+                status=status, finished_at=utcnow(), message=message, total=self.counters.seen,
+                **self._counter_values()))
+            session.execute(update(Library).where(Library.id == self.library_id).values(last_scan_at=utcnow()))
+
+
+def run_scan(engine: Engine, scan_id: int) -> ScanCounters:
+    return Scanner(engine, scan_id).run()
+
+
+def queue_healthchecks(session: Session, library_id: int) -> int:
+    """A health check job for every present file of the library without a live one."""
+    files = session.execute(select(MediaFile.id, MediaFile.path).where(
+        MediaFile.library_id == library_id, MediaFile.state != "gone")).all()
+    busy = set(session.scalars(select(Job.media_file_id).where(
+        Job.library_id == library_id, Job.kind == "healthcheck", Job.status.in_(LIVE_STATUSES))))
+    now = utcnow()
+    rows = [{"kind": "healthcheck", "library_id": library_id, "media_file_id": ident, "path": path,
+             "status": QUEUED, "priority": 0, "attempt": 0, "target_codec": "hevc", "created_at": now,
+             "updated_at": now} for ident, path in files if ident not in busy]
+    if rows:
+        session.execute(insert(Job), rows)
+    session.commit()
+    return len(rows)
+
+
+def library_roots_exist(roots: Sequence[str]) -> list[str]:
+    """Roots that are not readable folders (for validation when a library is added)."""
+    return [root for root in roots if not Path(root).is_dir()]

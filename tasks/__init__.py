@@ -1,0 +1,1 @@
+"""Celery: the app factory, task modules, beat schedule and routing."""

@@ -1,0 +1,82 @@
+"""Tasks of the control worker (queues scan, maintenance, control): it has database
+access; nodes never do."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from sqlalchemy import Engine
+
+from codecshift.db import engine_for, session_scope
+from codecshift.services import dispatcher, maintenance, nodes, scanner
+from tasks import names
+from tasks.publisher import CeleryPublisher
+
+log = logging.getLogger(__name__)
+
+
+def _engine(task: Any) -> Engine:
+    return engine_for(task.app.codecshift_settings.effective_database_url)
+
+
+@shared_task(name=names.SCAN_LIBRARY, bind=True)
+def scan_library(self: Any, scan_id: int) -> dict[str, int]:
+    """Walk a library, probe new and changed files, create jobs, then dispatch."""
+    counters = scanner.run_scan(_engine(self), scan_id)
+    CeleryPublisher(self.app).enqueue(names.DISPATCH)
+    return {"seen": counters.seen, "new": counters.new, "changed": counters.changed, "gone": counters.gone,
+            "probed": counters.probed, "jobs": counters.jobs}
+
+
+@shared_task(name=names.DISPATCH, bind=True)
+def dispatch(self: Any) -> dict[str, int]:
+    with session_scope(_engine(self)) as session:
+        report = dispatcher.dispatch(session, CeleryPublisher(self.app))
+    return {"published": report.published, "republished": report.republished}
+
+
+@shared_task(name=names.REAP_STALE, bind=True)
+def reap_stale(self: Any) -> dict[str, Any]:
+    """Mark silent nodes offline and return their jobs to the queue."""
+    with session_scope(_engine(self)) as session:
+        report = nodes.reap_stale(session)
+        notify_offline = maintenance.settings_store.get(session, "notify_on_node_offline")
+    publisher = CeleryPublisher(self.app)
+    if report.requeued:
+        publisher.enqueue(names.DISPATCH)
+    if notify_offline:
+        for name in report.offline:
+            publisher.enqueue(names.NOTIFY, ["node_offline", {"node": name}])
+    return {"offline": report.offline, "requeued": report.requeued, "failed": report.failed}
+
+
+@shared_task(name=names.CLEANUP, bind=True)
+def cleanup(self: Any) -> dict[str, Any]:
+    with session_scope(_engine(self)) as session:
+        report = maintenance.cleanup_temp_files(session)
+    return {"removed": report.removed, "kept": report.kept, "errors": report.errors}
+
+
+@shared_task(name=names.RECONCILE, bind=True)
+def reconcile_journals(self: Any) -> dict[str, str]:
+    with session_scope(_engine(self)) as session:
+        outcomes = maintenance.reconcile_journals(session)
+    return {str(job_id): action for job_id, action in outcomes.items()}
+
+
+@shared_task(name=names.PRUNE_HISTORY, bind=True)
+def prune_history(self: Any) -> int:
+    with session_scope(_engine(self)) as session:
+        return maintenance.prune_history(session)
+
+
+@shared_task(name=names.RESCAN_DUE, bind=True)
+def rescan_due(self: Any) -> list[int]:
+    with session_scope(_engine(self)) as session:
+        scans = maintenance.start_due_scans(session)
+    publisher = CeleryPublisher(self.app)
+    for scan_id in scans:
+        publisher.enqueue(names.SCAN_LIBRARY, [scan_id])
+    return scans

@@ -1,0 +1,1 @@
+"""The dashboard: Flask app factory, blueprints (auth, api, dashboard), templates, static."""

@@ -1,0 +1,27 @@
+"""The JSON API under /api: every endpoint declared with its role and request models."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from web.security import authorize_api_request
+
+api_blueprint = Blueprint("api", __name__)
+
+
+@api_blueprint.before_request
+def _authorize() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    authorize_api_request(getattr(view, "api_role", "admin"))
+
+
+@api_blueprint.after_request
+def _no_store(response):  # type: ignore[no-untyped-def]
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# Importing the modules registers their routes on the blueprint.
+from web.api import jobs_api, libraries_api, meta_api, nodes_api, settings_api  # noqa: E402
+
+__all__ = ["api_blueprint", "jobs_api", "jsonify", "libraries_api", "meta_api", "nodes_api", "settings_api"]

@@ -1,0 +1,184 @@
+"""Request bodies and queries of the API, validated with pydantic (errors name the field)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+
+from codecshift.models import JOB_STATUSES
+
+
+class Strict(BaseModel):
+    """User-facing bodies: an unknown field is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Lenient(BaseModel):
+    """Node-facing bodies: a newer node may send fields an older dashboard ignores."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Page(Strict):
+    page: int = Field(1, ge=1, le=1_000_000)
+    per_page: int = Field(50, ge=1, le=500)
+
+
+# -- nodes ---------------------------------------------------------------------
+
+NodeName = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class NodeRegistration(Lenient):
+    name: str = NodeName
+    hostname: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=32)
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    queues: list[Literal["nvenc", "qsv", "vaapi", "cpu"]]
+    concurrency: dict[str, StrictInt] = Field(default_factory=dict)
+    path_mappings: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class CurrentJob(Lenient):
+    job_id: StrictInt
+    attempt: StrictInt
+
+
+class Heartbeat(Lenient):
+    status: str = Field("online", max_length=16)
+    current_jobs: list[CurrentJob] = Field(default_factory=list)
+
+
+class NodeAction(Strict):
+    action: Literal["pause", "resume", "drain", "quit"]
+
+
+# -- a node's job calls --------------------------------------------------------
+
+
+class JobCall(Lenient):
+    node: str = NodeName
+    attempt: StrictInt = Field(ge=0)
+
+
+class Progress(JobCall):
+    stage: str | None = Field(None, max_length=24)
+    progress: float | None = Field(None, ge=0, le=100)
+    fps: float | None = Field(None, ge=0)
+    speed: float | None = Field(None, ge=0)
+    eta_seconds: float | None = Field(None, ge=0)
+
+
+class Journal(JobCall):
+    journal: dict[str, Any]
+
+
+class Result(JobCall):
+    status: Literal["done", "skipped", "failed", "cancelled"]
+    reason: str = Field("", max_length=20_000)
+    encoder: str | None = Field(None, max_length=32)
+    family: str | None = Field(None, max_length=16)
+    stage: str | None = Field(None, max_length=24)
+    source_codec: str | None = Field(None, max_length=32)
+    source_size: int | None = Field(None, ge=0)
+    output_size: int | None = Field(None, ge=0)
+    output_path: str | None = None
+    output_mtime_ns: int | None = None
+    output_inode: int | None = None
+    quality_metric: str | None = Field(None, max_length=8)
+    quality_score: float | None = None
+    encode_seconds: float = Field(0.0, ge=0)
+    total_seconds: float = Field(0.0, ge=0)
+    log_tail: str | None = None
+    health: Literal["ok", "corrupt"] | None = None
+
+
+class Recovered(JobCall):
+    action: Literal["rolled_forward", "rolled_back", "nothing_to_do"]
+    message: str = Field("", max_length=4000)
+
+
+# -- jobs, for people ----------------------------------------------------------
+
+
+class JobQuery(Page):
+    status: Literal[JOB_STATUSES] | None = None  # type: ignore[valid-type]
+    library_id: int | None = Field(None, ge=1)
+    queue: str | None = Field(None, max_length=16)
+    node: str | None = Field(None, max_length=200)
+    kind: Literal["transcode", "healthcheck"] | None = None
+    q: str | None = Field(None, max_length=500, description="Substring of the path")
+
+
+class BulkJobs(Strict):
+    action: Literal["requeue", "cancel", "delete", "approve", "move_to_top"]
+    ids: list[StrictInt] = Field(min_length=1, max_length=10_000)
+
+
+class PriorityBody(Strict):
+    priority: StrictInt = Field(ge=-1_000_000, le=1_000_000)
+
+
+# -- libraries -----------------------------------------------------------------
+
+
+class PathMapping(Strict):
+    from_: str = Field(alias="from", min_length=1)
+    to: str = Field(min_length=1)
+    node: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be an absolute path")
+        return value
+
+
+def _check_roots(roots: list[str]) -> list[str]:
+    for root in roots:
+        if not root.startswith("/"):
+            raise ValueError(f"{root!r} is not an absolute path")
+    return [root.rstrip("/") or "/" for root in roots]
+
+
+class LibraryBody(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    roots: list[str] = Field(min_length=1, max_length=50)
+    profile: dict[str, Any] = Field(default_factory=dict)
+    path_mappings: list[PathMapping] = Field(default_factory=list)
+    rescan_interval_minutes: int | None = Field(None, ge=0, le=525_600)
+    enabled: StrictBool = True
+
+    @field_validator("roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[str]) -> list[str]:
+        return _check_roots(value)
+
+
+class LibraryPatch(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    roots: list[str] | None = Field(None, min_length=1, max_length=50)
+    profile: dict[str, Any] | None = None
+    path_mappings: list[PathMapping] | None = None
+    rescan_interval_minutes: int | None = Field(None, ge=0, le=525_600)
+    enabled: StrictBool | None = None
+
+    @field_validator("roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[str] | None) -> list[str] | None:
+        return _check_roots(value) if value is not None else None
+
+
+class FilesQuery(Page):
+    state: str | None = Field(None, max_length=24)
+    health: Literal["ok", "corrupt", "unchecked"] | None = None
+    q: str | None = Field(None, max_length=500)
+
+
+class SettingsBody(Strict):
+    values: dict[str, Any] = Field(min_length=1)
