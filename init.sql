@@ -25,6 +25,22 @@ CREATE TABLE IF NOT EXISTS api_keys (
 	UNIQUE (prefix)
 );
 
+CREATE TABLE IF NOT EXISTS history_daily (
+	dimension VARCHAR(16) NOT NULL,
+	day DATE NOT NULL,
+	key VARCHAR(200) NOT NULL,
+	files INTEGER NOT NULL,
+	size_before BIGINT NOT NULL,
+	size_after BIGINT NOT NULL,
+	encode_seconds FLOAT NOT NULL,
+	total_seconds FLOAT NOT NULL,
+	ssim_sum FLOAT NOT NULL,
+	ssim_count INTEGER NOT NULL,
+	vmaf_sum FLOAT NOT NULL,
+	vmaf_count INTEGER NOT NULL,
+	PRIMARY KEY (dimension, day, key)
+);
+
 CREATE TABLE IF NOT EXISTS libraries (
 	id SERIAL NOT NULL,
 	name VARCHAR(200) NOT NULL,
@@ -58,6 +74,13 @@ CREATE TABLE IF NOT EXISTS nodes (
 	last_heartbeat TIMESTAMP WITH TIME ZONE,
 	PRIMARY KEY (id),
 	UNIQUE (name)
+);
+
+CREATE TABLE IF NOT EXISTS rate_limit_counters (
+	key VARCHAR(255) NOT NULL,
+	count INTEGER NOT NULL,
+	expires_at FLOAT NOT NULL,
+	PRIMARY KEY (key)
 );
 
 CREATE TABLE IF NOT EXISTS users (
@@ -187,6 +210,8 @@ CREATE INDEX IF NOT EXISTS ix_jobs_library_status ON jobs (library_id, status);
 
 CREATE INDEX IF NOT EXISTS ix_jobs_node_status ON jobs (node, status);
 
+CREATE INDEX IF NOT EXISTS ix_jobs_status_finished ON jobs (status, finished_at);
+
 CREATE INDEX IF NOT EXISTS ix_jobs_status_queue ON jobs (status, queue);
 
 CREATE INDEX IF NOT EXISTS ix_jobs_updated_at ON jobs (updated_at);
@@ -209,18 +234,21 @@ CREATE TABLE IF NOT EXISTS history (
 	encode_seconds FLOAT NOT NULL,
 	total_seconds FLOAT NOT NULL,
 	finished_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	in_rollup BOOLEAN DEFAULT false NOT NULL,
 	PRIMARY KEY (id),
 	FOREIGN KEY(job_id) REFERENCES jobs (id) ON DELETE SET NULL,
 	FOREIGN KEY(library_id) REFERENCES libraries (id) ON DELETE SET NULL
 );
 
-CREATE INDEX IF NOT EXISTS ix_history_encoder ON history (encoder);
+CREATE INDEX IF NOT EXISTS ix_history_encoder ON history (encoder, finished_at);
 
 CREATE INDEX IF NOT EXISTS ix_history_finished_at ON history (finished_at);
 
 CREATE INDEX IF NOT EXISTS ix_history_library ON history (library_id, finished_at);
 
-CREATE INDEX IF NOT EXISTS ix_history_node ON history (node);
+CREATE INDEX IF NOT EXISTS ix_history_node ON history (node, finished_at);
+
+CREATE INDEX IF NOT EXISTS ix_history_pending_rollup ON history (id) WHERE NOT in_rollup;
 
 CREATE TABLE IF NOT EXISTS job_events (
 	id SERIAL NOT NULL,
@@ -241,10 +269,12 @@ CREATE INDEX IF NOT EXISTS ix_job_events_job ON job_events (job_id, id);
 -- Grants on every table and sequence to the application role.
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE api_keys TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE api_keys_id_seq TO codecshift;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE history_daily TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE libraries TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE libraries_id_seq TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE nodes TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE nodes_id_seq TO codecshift;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE rate_limit_counters TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE users TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE users_id_seq TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE worker_settings TO codecshift;
@@ -307,6 +337,7 @@ INSERT INTO worker_settings (key, value, updated_at) VALUES
     ('rescan_interval_minutes', '360', now()),
     ('queue_paused', 'false', now()),
     ('max_attempts', '3', now()),
+    ('dispatch_interval_seconds', '10', now()),
     ('dispatch_depth_factor', '2', now()),
     ('concurrency_cpu', '1', now()),
     ('concurrency_nvenc', '3', now()),

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -90,5 +90,50 @@ def revoke_key(session: Session, key_id: int) -> bool:
     return True
 
 
-def list_keys(session: Session) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def delete_key(session: Session, key_id: int) -> bool:
+    """Remove a key row for good (revoking keeps it listed with its history)."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """What may be shown about a key: the public prefix, never the hash or the secret."""
+
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "role": self.role, "prefix": f"{KEY_PREFIX}{self.prefix}",
+                "created_at": self.created_at, "last_used_at": self.last_used_at,
+                "revoked_at": self.revoked_at, "active": self.active}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def view(row: ApiKey) -> KeyView:
+    return KeyView(id=row.id, name=row.name, role=row.role, prefix=row.prefix,
+                   created_at=_iso(row.created_at) or "", last_used_at=_iso(row.last_used_at),
+                   revoked_at=_iso(row.revoked_at))

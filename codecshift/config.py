@@ -72,6 +72,10 @@ class InfraSettings(BaseModel):
                                      "(a list claim such as groups may contain the value).")
     oidc_provider_name: str = Field("Single sign-on", description="Label of the sign-in button.")
     oidc_admin_claim: str = Field("", description="NAME=VALUE that makes an OIDC user an admin.")
+    session_lifetime_hours: float = Field(12.0, gt=0, le=2160, description="How long a sign-in lasts; "
+                                          "after it the next page asks to sign in again.")
+    login_rate_limit: str = Field("10 per minute;50 per hour", description="Sign-in attempts allowed "
+                                  "per client address and per user name (rate-limit syntax, ';' between).")
     proxy_count: int = Field(0, ge=0, le=10, description="Reverse proxies in front of the dashboard "
                              "whose X-Forwarded-* headers are trusted.")
     web_host: str = Field("127.0.0.1", description="Address the dashboard listens on.")
@@ -122,6 +126,32 @@ class InfraSettings(BaseModel):
     def _claim_rule(cls, value: str) -> str:
         if value and "=" not in value:
             raise ValueError("must be NAME=VALUE")
+        return value
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _algorithms(cls, value: list[str]) -> list[str]:
+        known = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+                 "EdDSA", "Ed25519", "HS256", "HS384", "HS512"}
+        if not value:
+            raise ValueError("list at least one signing algorithm")
+        for name in value:
+            if name.lower() == "none":
+                raise ValueError("'none' is never accepted: ID tokens must be signed")
+            if name not in known:
+                raise ValueError(f"unknown signing algorithm {name!r}; use e.g. RS256 or ES256")
+        return value
+
+    @field_validator("login_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            if not parse_many(value):
+                raise ValueError
+        except ValueError:
+            raise ValueError("must be like '10 per minute;50 per hour'") from None
         return value
 
     @field_validator("log_level")

@@ -9,13 +9,14 @@ scanner run has one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -49,6 +50,7 @@ SCAN_LIVE_STATUSES = ("queued", "running")
 
 _LIVE_SQL = "status IN ('queued', 'running', 'verifying', 'replacing', 'awaiting_approval')"
 _SCAN_LIVE_SQL = "status IN ('queued', 'running')"
+_PENDING_ROLLUP_SQL = "NOT in_rollup"
 
 
 def utcnow() -> datetime:
@@ -147,6 +149,7 @@ class Job(Base):
         Index("ix_jobs_library_status", "library_id", "status"),
         Index("ix_jobs_node_status", "node", "status"),
         Index("ix_jobs_updated_at", "updated_at"),
+        Index("ix_jobs_status_finished", "status", "finished_at"),
         Index("uq_jobs_live_per_file", "media_file_id", "kind", unique=True,
               sqlite_where=text(_LIVE_SQL), postgresql_where=text(_LIVE_SQL)),
     )
@@ -209,9 +212,11 @@ class History(Base):
     __tablename__ = "history"
     __table_args__ = (
         Index("ix_history_finished_at", "finished_at"),
-        Index("ix_history_node", "node"),
-        Index("ix_history_encoder", "encoder"),
+        Index("ix_history_node", "node", "finished_at"),
+        Index("ix_history_encoder", "encoder", "finished_at"),
         Index("ix_history_library", "library_id", "finished_at"),
+        Index("ix_history_pending_rollup", "id", sqlite_where=text(_PENDING_ROLLUP_SQL),
+              postgresql_where=text(_PENDING_ROLLUP_SQL)),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -229,6 +234,32 @@ class History(Base):
     encode_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     total_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Counted in history_daily yet? The stats read the daily totals plus the few rows not yet in them.
+    in_rollup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class HistoryDaily(Base):
+    """Daily totals of history per dimension, so the stats never read a million rows.
+
+    ``dimension`` is all, node, encoder, source_codec or library; ``key`` the node
+    name, encoder, codec or library id ("" for all and for unknown values). Days are
+    UTC. Totals stay when retention prunes history rows: space saved is all-time.
+    """
+
+    __tablename__ = "history_daily"
+
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    size_before: Mapped[int] = mapped_column(BigInteger, default=0)
+    size_after: Mapped[int] = mapped_column(BigInteger, default=0)
+    encode_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    total_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    ssim_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    ssim_count: Mapped[int] = mapped_column(Integer, default=0)
+    vmaf_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    vmaf_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Node(Base):
@@ -289,6 +320,17 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class RateLimitCounter(Base):
+    """A fixed-window counter of the sign-in rate limit when there is no Redis (embedded
+    mode): every web worker process counts in the same row."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)  # epoch seconds
 
 
 class ScanRun(Base):

@@ -233,6 +233,9 @@ _SETTINGS: list[Setting] = [
     Setting("queue_paused", "bool", False, "Publish no new jobs to any node.", "Queue"),
     Setting("max_attempts", "int", 3, "Tries before a job that keeps failing or whose node keeps "
             "dying ends failed.", "Queue", minimum=1, maximum=20),
+    Setting("dispatch_interval_seconds", "int", 10, "How often beat tops up the queues and repairs "
+            "messages a restarted broker lost (jobs finishing top them up at once too).", "Queue",
+            minimum=1, maximum=3600, unit="s"),
     Setting("dispatch_depth_factor", "int", 2, "Messages kept on each queue per online encode slot "
             "serving it.", "Queue", minimum=1, maximum=20),
     Setting("concurrency_cpu", "int", 1, "Encodes at once on each node's CPU.", "Nodes", minimum=1,

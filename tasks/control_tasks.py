@@ -80,3 +80,11 @@ def rescan_due(self: Any) -> list[int]:
     for scan_id in scans:
         publisher.enqueue(names.SCAN_LIBRARY, [scan_id])
     return scans
+
+
+@shared_task(name=names.NOTIFY, bind=True)
+def notify(self: Any, event: str, payload: dict[str, Any]) -> bool:
+    """Send a notification; a failing notifier never fails anything else."""
+    from codecshift.notify import notify_event
+
+    return notify_event(_engine(self), event, payload).ok

@@ -19,7 +19,7 @@ def build_schedule(values: dict[str, Any] | None = None) -> dict[str, dict[str, 
     offline = max(3, int(values["node_offline_after_seconds"]))
     cleanup_hours = max(1, int(values["cleanup_age_hours"]))
     return {
-        "dispatch": {"task": names.DISPATCH, "schedule": 10.0},
+        "dispatch": {"task": names.DISPATCH, "schedule": float(values["dispatch_interval_seconds"])},
         "reap-stale": {"task": names.REAP_STALE, "schedule": float(max(2, offline // 3))},
         "reconcile-journals": {"task": names.RECONCILE, "schedule": float(max(5, offline))},
         "cleanup": {"task": names.CLEANUP, "schedule": float(min(3600, cleanup_hours * 900))},

@@ -64,6 +64,8 @@ GOOD_VALUES = {
     "CODECSHIFT_OIDC_REQUIRED_CLAIM": ("groups=media", "groups=media"),
     "CODECSHIFT_OIDC_PROVIDER_NAME": ("Authentik", "Authentik"),
     "CODECSHIFT_OIDC_ADMIN_CLAIM": ("groups=admins", "groups=admins"),
+    "CODECSHIFT_SESSION_LIFETIME_HOURS": ("0.5", 0.5),
+    "CODECSHIFT_LOGIN_RATE_LIMIT": ("5 per minute", "5 per minute"),
     "CODECSHIFT_PROXY_COUNT": ("2", 2),
     "CODECSHIFT_WEB_HOST": ("0.0.0.0", "0.0.0.0"),
     "CODECSHIFT_WEB_PORT": ("9000", 9000),
@@ -101,6 +103,9 @@ BAD_VALUES = [
     ("CODECSHIFT_DASHBOARD_URL", "cs.example.org", "http:// or https://"),
     ("CODECSHIFT_OIDC_REQUIRED_CLAIM", "groups", "NAME=VALUE"),
     ("CODECSHIFT_LOG_LEVEL", "loud", "DEBUG, INFO"),
+    ("CODECSHIFT_OIDC_ALGORITHMS", "RS256,none", "never accepted"),
+    ("CODECSHIFT_SESSION_LIFETIME_HOURS", "0", "greater than 0"),
+    ("CODECSHIFT_LOGIN_RATE_LIMIT", "lots", "per minute"),
 ]
 
 

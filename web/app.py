@@ -53,8 +53,12 @@ def create_app(settings: InfraSettings | None = None, *, engine: Engine | None =
 
 def _register_blueprints(app: Flask) -> None:
     from web.api import api_blueprint
+    from web.auth import init_auth
+    from web.dashboard import init_dashboard
 
     app.register_blueprint(api_blueprint, url_prefix="/api")
+    init_auth(app)
+    init_dashboard(app)
 
 
 def _wants_json() -> bool:

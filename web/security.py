@@ -3,21 +3,40 @@
 The API blueprint calls ``authorize_api_request`` before every endpoint with
 the role the endpoint declared. A node key reaches only "node" endpoints; an
 admin key reaches everything; a signed-in user reads, an admin user changes.
+Pages use ``login_required_page`` / ``admin_required_page``. ``init_security``
+wires sessions (lifetime, Secure over https), CSRF on every form, the sign-in
+rate limiter and the security headers of every response.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, has_request_context, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import AnonymousUserMixin, LoginManager, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
 
 from codecshift.apikeys import verify_key
 from codecshift.models import User
-from web.api.errors import ApiError
-from web.extensions import db, infra
+from web.extensions import SETTINGS_KEY, db, infra
+
+log = logging.getLogger(__name__)
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SESSION_COOKIE = "codecshift_session"
+AUTH_AT = "auth_at"  # when the user signed in (epoch seconds), signed into the cookie
+NOTICE = "auth_notice"  # a one-off message for the sign-in page ("expired", "signed_out")
+AUTH_DISABLED_WARNING = ("Authentication is turned off (CODECSHIFT_AUTH_ENABLED=false): anyone who can "
+                         "reach this dashboard can change it and read its settings.")
+csrf = CSRFProtect()
 
 
 @dataclass(frozen=True)
@@ -43,14 +62,20 @@ class LoginUser:
 
     @property
     def is_admin(self) -> bool:
-        return self.row.is_admin
+        return bool(self.row.is_admin)
 
     @property
     def username(self) -> str:
         return self.row.username
 
 
+class AnonymousUser(AnonymousUserMixin):
+    is_admin = False
+    username = "anonymous"
+
+
 def _load_user(user_id: str) -> LoginUser | None:
+    """The session's user, unless the account is gone or its sessions were revoked."""
     ident, _, version = user_id.partition(":")
     if not ident.isdigit():
         return None
@@ -60,11 +85,90 @@ def _load_user(user_id: str) -> LoginUser | None:
     return LoginUser(user)
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, marked Secure whenever the request came over https
+    (behind a proxy, ProxyFix has already turned X-Forwarded-Proto into the scheme)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+
+def lifetime() -> timedelta:
+    return timedelta(hours=infra().session_lifetime_hours)
+
+
+def _expire_old_sessions() -> None:
+    """A sign-in older than the lifetime ends: the next page goes back to the sign-in page.
+
+    The sign-in time travels in the signed cookie, so the limit holds even for a
+    replayed cookie; Flask's own max-age check covers cookies that stop being used.
+    """
+    if "_user_id" not in session:
+        return
+    signed_in = session.get(AUTH_AT)
+    if not isinstance(signed_in, int | float) or time.time() - signed_in > lifetime().total_seconds():
+        session.clear()
+        session[NOTICE] = "expired"
+        g.session_expired = True
+
+
+def _check_form_csrf() -> Any:
+    """Every HTML form POST carries the CSRF token; the JSON API checks its own way
+    (X-API-Key, or the token in the X-CSRFToken header for signed-in sessions)."""
+    if request.method in SAFE_METHODS or request.blueprint == "api" or request.routing_exception is not None:
+        return None  # the API checks itself; an unknown route answers 404/405 anyway
+    if g.get("session_expired"):  # the token went with the session: ask to sign in again
+        return redirect(url_for("auth.login"), code=303)
+    csrf.protect()
+    return None
+
+
+def _template_globals() -> dict[str, Any]:
+    settings = infra()
+    return {
+        "auth_disabled_warning": None if settings.auth_enabled else AUTH_DISABLED_WARNING,
+        "auth_enabled": settings.auth_enabled,
+    }
+
+
 def init_security(app: Flask) -> None:
+    settings = app.extensions[SETTINGS_KEY]
+    app.session_interface = SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # The cookie outlives the sign-in by a day so the sign-in page can say why it is back;
+        # the sign-in itself ends at the lifetime (_expire_old_sessions).
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_lifetime_hours, days=1),
+        SESSION_REFRESH_EACH_REQUEST=False,
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own lifetime
+    )
     manager = LoginManager(app)
     manager.user_loader(_load_user)
-    manager.anonymous_user = AnonymousUserMixin
+    manager.anonymous_user = AnonymousUser
     manager.login_view = "auth.login"
+    manager.session_protection = "basic"
+    csrf.init_app(app)
+    app.before_request(_expire_old_sessions)
+    app.before_request(_check_form_csrf)
+    app.context_processor(_template_globals)
+    from web.auth.headers import init_headers
+    from web.auth.ratelimit import init_limiter
+
+    init_headers(app, settings)
+    init_limiter(app, settings)
+    if not settings.auth_enabled:
+        log.warning("AUTHENTICATION IS OFF (CODECSHIFT_AUTH_ENABLED=false): anyone who reaches the "
+                    "dashboard is an admin. Use this only on a trusted, isolated network.")
+
+
+def _api_error(status: int, code: str, message: str) -> Exception:
+    # Imported here: web.api imports this module, so a top-level import would be circular.
+    from web.api.errors import ApiError
+
+    return ApiError(status, code, message)
 
 
 def _check_role(principal: Principal, role: str) -> None:
@@ -74,74 +178,85 @@ def _check_role(principal: Principal, role: str) -> None:
         return
     if role == "read" and principal.kind == "user":
         return
-    raise ApiError(403, "forbidden", f"this endpoint needs the {role} role")
+    raise _api_error(403, "forbidden", f"this endpoint needs the {role} role")
+
+
+def _cross_site() -> bool:
+    """True when the browser says this request was sent by another site's page."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc != request.host
 
 
 def authorize_api_request(role: str) -> Principal | None:
     """Raise ApiError 401/403 unless the caller may use an endpoint of ``role``."""
     if role == "public":
         return None
+    supplied = request.headers.get("X-API-Key")
     if not infra().auth_enabled:
+        if request.method not in SAFE_METHODS and supplied is None and _cross_site():
+            raise _api_error(403, "cross_site", "changes from another site are refused")
         g.principal = Principal("anonymous", "anonymous", "admin")
         return g.principal
-    supplied = request.headers.get("X-API-Key")
     if supplied is not None:
         key = verify_key(db(), supplied.strip())
         if key is None:
-            raise ApiError(401, "unauthorized", "the API key is wrong or revoked")
+            raise _api_error(401, "unauthorized", "the API key is wrong or revoked")
         principal = Principal("key", key.name, key.role)
     elif current_user.is_authenticated:
         principal = Principal("user", current_user.username, "admin" if current_user.is_admin else "user")
         if request.method not in SAFE_METHODS:
             _check_csrf()
     else:
-        raise ApiError(401, "unauthorized", "send an X-API-Key header or sign in")
+        raise _api_error(401, "unauthorized", "send an X-API-Key header or sign in")
     _check_role(principal, role)
     g.principal = principal
     return principal
 
 
 def _check_csrf() -> None:
-    from flask_wtf.csrf import CSRFError, validate_csrf
-
     token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
+    if not token:
+        raise _api_error(403, "csrf_failed", "a signed-in change needs the X-CSRFToken header")
     try:
         validate_csrf(token)
     except CSRFError as exc:
-        raise ApiError(400, "csrf_failed", f"CSRF check failed: {exc.description}") from None
-    except Exception as exc:
-        raise ApiError(400, "csrf_failed", f"CSRF check failed: {exc}") from None
+        raise _api_error(403, "csrf_failed", f"CSRF check failed: {exc.description}") from None
+    except Exception as exc:  # wtforms' ValidationError carries the reason
+        raise _api_error(403, "csrf_failed", f"CSRF check failed: {exc}") from None
 
 
 def principal_name() -> str:
     principal = g.get("principal")
-    return principal.name if principal else "anonymous"
+    if principal is not None:
+        return principal.name
+    if has_request_context() and current_user.is_authenticated:
+        return current_user.username
+    return "anonymous"
 
 
-def login_required_page(view):  # type: ignore[no-untyped-def]
+def login_required_page(view: Callable[..., Any]) -> Callable[..., Any]:
     """Pages: signed-in people only (everyone when authentication is explicitly off)."""
-    import functools
-
-    from flask import redirect, url_for
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         if infra().auth_enabled and not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            target = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("auth.login", next=target) if target and target != "/"
+                            else url_for("auth.login"))
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def admin_required_page(view):  # type: ignore[no-untyped-def]
+def admin_required_page(view: Callable[..., Any]) -> Callable[..., Any]:
     """Pages that change things: admins only."""
-    import functools
-
-    from flask import abort
 
     @functools.wraps(view)
     @login_required_page
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         if infra().auth_enabled and not current_user.is_admin:
             abort(403)
         return view(*args, **kwargs)

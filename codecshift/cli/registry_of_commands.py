@@ -16,6 +16,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("codecshift.cli.cluster_commands", "web"),
     ("codecshift.cli.cluster_commands", "flower"),
     ("codecshift.cli.apikey_commands", "apikey"),
+    ("codecshift.cli.user_commands", "user"),
+    ("codecshift.cli.transcode_commands", "transcode"),
+    ("codecshift.cli.node_commands", "node"),
 ]
 
 

@@ -26,7 +26,9 @@ from codecshift import settings_store
 from codecshift.models import QUEUED, Job, Library, Node, utcnow
 from codecshift.services.publisher import FAMILY_ORDER, TRANSCODE_QUEUES, Publisher
 
-REPUBLISH_GRACE = timedelta(seconds=20)
+# A message delivered but not yet claimed is missing from the broker for a moment;
+# only a deficit older than this is treated as lost (a duplicate is harmless anyway).
+REPUBLISH_GRACE = timedelta(seconds=10)
 SCAN_LIMIT = 5000
 
 

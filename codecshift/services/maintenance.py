@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from codecshift import pathmap, settings_store
 from codecshift.media import tempfiles
+from codecshift.media.journal import load_journal
 from codecshift.media.replace import recover
 from codecshift.models import (
     DONE,
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class CleanupReport:
     removed: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
     kept: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -47,8 +49,10 @@ def _live_tags(session: Session) -> set[str]:
 
 
 def cleanup_temp_files(session: Session, now: float | None = None) -> CleanupReport:
-    """Remove temporary outputs with no live job that are older than the cleanup age,
-    and quarantined originals past their retention."""
+    """Tidy what dead attempts left beside the media, older than the cleanup age:
+    temporary outputs and partial copies are deleted; a journal (and the original
+    it may hold) is rolled forward or back, never deleted; quarantined originals
+    past their retention are removed."""
     values = settings_store.load_all(session)
     now = now or time.time()
     max_age = values["cleanup_age_hours"] * 3600
@@ -59,35 +63,57 @@ def cleanup_temp_files(session: Session, now: float | None = None) -> CleanupRep
         for root in library.roots or []:
             local = pathmap.to_local(root, library.path_mappings or []).path
             for path in _artifacts(local):
-                try:
-                    age = now - os.lstat(path).st_mtime
-                except OSError:
-                    continue
                 if tempfiles.is_quarantine_dir(path):
                     _expire_quarantine(path, now, quarantine_age, report)
                     continue
                 tag = tempfiles.parse_tag(path)
+                try:
+                    age = now - os.lstat(path).st_mtime
+                except OSError:
+                    continue
                 if tag is None or tag in live or age < max_age:
                     report.kept += 1
-                    continue
-                try:
-                    os.remove(path)
-                    report.removed.append(path)
-                except OSError as exc:
-                    report.errors.append(f"{path}: {exc.strerror}")
+                elif tempfiles.role_of(path) == "journal":
+                    _recover(path, report)
+                elif tempfiles.is_disposable(path):
+                    _remove(path, report)
+                else:
+                    report.kept += 1  # a held original without its journal: never deleted
     return report
 
 
+def _remove(path: str, report: CleanupReport) -> None:
+    try:
+        os.remove(path)
+        report.removed.append(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        report.errors.append(f"{path}: {exc.strerror}")
+
+
+def _recover(journal_path: str, report: CleanupReport) -> None:
+    try:
+        outcome = recover(load_journal(journal_path))
+    except (OSError, ValueError) as exc:
+        report.errors.append(f"{journal_path}: cannot recover: {exc}")
+        return
+    report.recovered.append(f"{journal_path}: {outcome.action}")
+
+
 def _artifacts(root: str) -> list[str]:
-    found = []
+    """Our files under ``root``, journals first: recovery may still need the outputs they name."""
+    found, journals = [], []
     for folder, dirs, files in os.walk(root):
         for name in list(dirs):
             if tempfiles.is_quarantine_dir(os.path.join(folder, name)):
                 found.append(os.path.join(folder, name))
                 dirs.remove(name)
-        found.extend(os.path.join(folder, name) for name in files if tempfiles.is_codecshift_artifact(name)
-                     and tempfiles.parse_tag(name) is not None)
-    return found
+        for name in files:
+            if tempfiles.is_codecshift_artifact(name) and tempfiles.parse_tag(name) is not None:
+                target = journals if tempfiles.role_of(name) == "journal" else found
+                target.append(os.path.join(folder, name))
+    return journals + found
 
 
 def _expire_quarantine(folder: str, now: float, max_age: float, report: CleanupReport) -> None:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from codecshift.apikeys import create_key
 from codecshift.config import InfraSettings, load_settings
 from codecshift.db import engine_for, init_schema, session_scope
 from codecshift.models import Job, Node
-from support.services import require_redis
+from support.services import redis_database
 
 # Fast, test-sized behaviour: tiny clips qualify, nodes report often, silence is noticed quickly.
 TEST_SETTINGS: dict[str, Any] = {
@@ -197,15 +197,20 @@ class Cluster:
 
 
 @contextmanager
-def running_cluster(tmp_path: Path, database_url: str, *, redis_db: int = 15,
-                    broker_url: str | None = None, settings: dict[str, Any] | None = None) -> Iterator[Cluster]:
+def running_cluster(tmp_path: Path, database_url: str, *, broker_url: str | None = None,
+                    settings: dict[str, Any] | None = None) -> Iterator[Cluster]:
     """A dashboard on loopback over ``database_url`` with Redis as the broker."""
+    with ExitStack() as stack:
+        if broker_url is None:
+            broker_url = f"redis://127.0.0.1:6379/{stack.enter_context(redis_database())}"
+        yield from _cluster(tmp_path, database_url, broker_url, settings)
+
+
+def _cluster(tmp_path: Path, database_url: str, broker_url: str,
+             settings: dict[str, Any] | None) -> Iterator[Cluster]:
     from tasks.app import create_celery
     from web.app import create_app
 
-    if broker_url is None:
-        require_redis(redis_db).flushdb()
-        broker_url = f"redis://127.0.0.1:6379/{redis_db}"
     data = tmp_path / "data"
     log_dir = tmp_path / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -232,5 +237,3 @@ def running_cluster(tmp_path: Path, database_url: str, *, redis_db: int = 15,
         raise
     finally:
         cluster.stop()
-        if broker_url.startswith("redis://127.0.0.1:6379/"):
-            require_redis(redis_db).flushdb()

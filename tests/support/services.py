@@ -56,3 +56,27 @@ def require_redis(db: int = 0) -> redis.Redis:
     except Exception as exc:  # pragma: no cover
         pytest.fail(f"Redis is required at {REDIS_BASE_URL} and could not be reached: {exc}", pytrace=False)
     return client
+
+
+@contextmanager
+def redis_database(ttl: int = 1800) -> Iterator[int]:
+    """A Redis database number (1-15) nobody else uses meanwhile, flushed before and after,
+    so concurrent test runs on one machine do not consume each other's messages."""
+    lock_client = require_redis(0)
+    token = uuid.uuid4().hex
+    for _attempt in range(600):
+        for number in range(1, 16):
+            if lock_client.set(f"codecshift-test-db:{number}", token, nx=True, ex=ttl):
+                client = require_redis(number)
+                client.flushdb()
+                try:
+                    yield number
+                finally:
+                    client.flushdb()
+                    if lock_client.get(f"codecshift-test-db:{number}") == token.encode():
+                        lock_client.delete(f"codecshift-test-db:{number}")
+                return
+        import time
+
+        time.sleep(1)
+    pytest.fail("no free Redis database (1-15) for this test", pytrace=False)

@@ -22,6 +22,19 @@ def _no_store(response):  # type: ignore[no-untyped-def]
 
 
 # Importing the modules registers their routes on the blueprint.
-from web.api import jobs_api, libraries_api, meta_api, nodes_api, settings_api  # noqa: E402
+from web.api import (  # noqa: E402
+    apikeys_api,
+    failures_api,
+    history_api,
+    jobs_api,
+    libraries_api,
+    meta_api,
+    nodes_api,
+    queue_api,
+    settings_api,
+    status_api,
+    users_api,
+)
 
-__all__ = ["api_blueprint", "jobs_api", "jsonify", "libraries_api", "meta_api", "nodes_api", "settings_api"]
+__all__ = ["api_blueprint", "apikeys_api", "failures_api", "history_api", "jobs_api", "jsonify", "libraries_api",
+           "meta_api", "nodes_api", "queue_api", "settings_api", "status_api", "users_api"]

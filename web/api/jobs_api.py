@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from codecshift.models import Job, JobEvent
 from codecshift.services import jobs as job_service
 from tasks import names
 from web.api import api_blueprint as bp
 from web.api.errors import ApiError, not_found
+from web.api.paths import inside_library, prefix_pattern
 from web.api.publishing import enqueue, request_dispatch
 from web.api.routing import api_route
 from web.api.schemas import BulkJobs, JobCall, JobQuery, Journal, PriorityBody, Progress, Recovered, Result
@@ -116,6 +117,9 @@ def list_jobs(query: JobQuery) -> Any:
         stmt = stmt.where(Job.kind == query.kind)
     if query.q:
         stmt = stmt.where(Job.path.contains(query.q, autoescape=True))
+    if query.path:
+        folder = inside_library(session, query.path)
+        stmt = stmt.where(or_(Job.path == folder, Job.path.startswith(prefix_pattern(folder), autoescape=True)))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.scalars(stmt.order_by(Job.priority.desc(), Job.id.desc())
                            .offset((query.page - 1) * query.per_page).limit(query.per_page))

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from flask import jsonify
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from codecshift import pathmap, registry
@@ -15,6 +15,7 @@ from codecshift.services import scanner
 from tasks import names
 from web.api import api_blueprint as bp
 from web.api.errors import ApiError, not_found
+from web.api.paths import inside_library, prefix_pattern
 from web.api.publishing import enqueue, request_dispatch
 from web.api.routing import api_route
 from web.api.schemas import FilesQuery, LibraryBody, LibraryPatch, Page
@@ -202,7 +203,7 @@ def healthcheck_library(library_id: int) -> Any:
 def list_files(library_id: int, query: FilesQuery) -> Any:
     """Filter by state or health (ok, corrupt, unchecked); search the path; paged."""
     session = db()
-    _library(library_id)
+    library = _library(library_id)
     stmt = select(MediaFile).where(MediaFile.library_id == library_id)
     if query.state:
         stmt = stmt.where(MediaFile.state == query.state)
@@ -212,6 +213,10 @@ def list_files(library_id: int, query: FilesQuery) -> Any:
         stmt = stmt.where(MediaFile.health == query.health)
     if query.q:
         stmt = stmt.where(MediaFile.path.contains(query.q, autoescape=True))
+    if query.path:
+        folder = inside_library(session, query.path, [library])
+        stmt = stmt.where(or_(MediaFile.path == folder,
+                              MediaFile.path.startswith(prefix_pattern(folder), autoescape=True)))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.scalars(stmt.order_by(MediaFile.path).offset((query.page - 1) * query.per_page)
                            .limit(query.per_page))

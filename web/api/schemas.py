@@ -110,6 +110,8 @@ class JobQuery(Page):
     node: str | None = Field(None, max_length=200)
     kind: Literal["transcode", "healthcheck"] | None = None
     q: str | None = Field(None, max_length=500, description="Substring of the path")
+    path: str | None = Field(None, max_length=4096, description="A file or folder inside a library: "
+                             "jobs of that file or under that folder")
 
 
 class BulkJobs(Strict):
@@ -178,6 +180,7 @@ class FilesQuery(Page):
     state: str | None = Field(None, max_length=24)
     health: Literal["ok", "corrupt", "unchecked"] | None = None
     q: str | None = Field(None, max_length=500)
+    path: str | None = Field(None, max_length=4096, description="A file or folder inside this library")
 
 
 class SettingsBody(Strict):

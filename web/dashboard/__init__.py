@@ -1,0 +1,31 @@
+"""The dashboard's pages: server-rendered, live through small polled fragments.
+
+Each page renders its live part from a partial template; the page's script
+fetches the same URL with ``partial=1`` every few seconds, sending the last
+ETag, and swaps the part in only when it changed (docs/dashboard.md explains
+why polling rather than server-sent events).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+dashboard_blueprint = Blueprint("dashboard", __name__)
+
+
+def init_dashboard(app: Flask) -> None:
+    """Register the pages, and the template helpers every page (and the auth pages) use."""
+    from web.dashboard import common, filters
+
+    filters.register(app)
+    common.register(app)
+    from web.dashboard import (  # noqa: F401 - importing registers the routes
+        history_pages,
+        jobs_pages,
+        library_pages,
+        node_pages,
+        overview_page,
+        settings_page,
+    )
+
+    app.register_blueprint(dashboard_blueprint)
