@@ -210,9 +210,11 @@ CREATE INDEX IF NOT EXISTS ix_jobs_library_status ON jobs (library_id, status);
 
 CREATE INDEX IF NOT EXISTS ix_jobs_node_status ON jobs (node, status);
 
+CREATE INDEX IF NOT EXISTS ix_jobs_priority_id ON jobs (priority, id);
+
 CREATE INDEX IF NOT EXISTS ix_jobs_status_finished ON jobs (status, finished_at);
 
-CREATE INDEX IF NOT EXISTS ix_jobs_status_queue ON jobs (status, queue);
+CREATE INDEX IF NOT EXISTS ix_jobs_status_queue ON jobs (status, queue, published_at);
 
 CREATE INDEX IF NOT EXISTS ix_jobs_updated_at ON jobs (updated_at);
 

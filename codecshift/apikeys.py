@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from codecshift.models import ApiKey, utcnow
 
-ROLES = ("node", "admin")
+# node: only what nodes need; metrics: only /metrics (a Prometheus scrape key); admin: all.
+ROLES = ("node", "metrics", "admin")
 KEY_PREFIX = "cs_"
 # last_used_at is written at most this often per key, so a busy node does not
 # turn every request into a write.

@@ -144,7 +144,9 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_status_queue", "status", "queue"),
+        # published_at too: the status page counts jobs per status and queue from this index alone.
+        Index("ix_jobs_status_queue", "status", "queue", "published_at"),
+        Index("ix_jobs_priority_id", "priority", "id"),  # the jobs page's order when no status is chosen
         Index("ix_jobs_dispatch", "status", "priority", "id"),
         Index("ix_jobs_library_status", "library_id", "status"),
         Index("ix_jobs_node_status", "node", "status"),

@@ -54,6 +54,6 @@ def effective_for_library(global_values: Mapping[str, Any], library: Library | N
         for key, value in library.profile.items():
             if key in registry.PER_LIBRARY_KEYS:
                 values[key] = registry.parse_value(key, value)
-        if library.rescan_interval_minutes is not None:
-            values["rescan_interval_minutes"] = library.rescan_interval_minutes
+    if library is not None and library.rescan_interval_minutes is not None:
+        values["rescan_interval_minutes"] = library.rescan_interval_minutes
     return values

@@ -131,3 +131,41 @@ def test_utc_day_of_aware_and_naive_times() -> None:
     assert history_stats.utc_day(aware.replace(tzinfo=None)).isoformat() == "2024-05-01"
     assert history_stats.utc_day(aware.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))).isoformat() \
         == "2024-05-01"
+
+
+def test_list_totals_read_from_daily_totals_equal_exact_counts(dash: Dashboard) -> None:
+    """Folded, then pruned with the cutoff mid-day, plus rows not folded yet: the totals match a real count."""
+    from codecshift.services.maintenance import prune_history
+    from codecshift.settings_store import set_value
+
+    noon = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
+    for day in range(6):
+        for hour, node in ((-6, "node-a"), (0, "node-b"), (5, "node-a")):
+            dash.history(1, finished_at=noon - timedelta(days=day, hours=hour), node=node,
+                         encoder="libx265" if day % 2 else "hevc_nvenc", library_id=None)
+    with session_scope(dash.engine) as session:
+        history_stats.refresh(session)  # day 4 is folded whole, then pruned in part
+        set_value(session, "history_retention_days", 4)
+        session.flush()
+        assert prune_history(session, now=noon + timedelta(hours=1)) > 0  # cuts day 4 in the middle
+    dash.history(2, finished_at=noon, node="node-a")  # pending
+    with session_scope(dash.engine) as session:
+        def exact(**where: object) -> int:
+            stmt = select(History.id)
+            for name, value in where.items():
+                stmt = stmt.where(getattr(History, name) == value)
+            return len(session.scalars(stmt).all())
+
+        today = noon.date()
+        cases = [({}, exact()), ({"node": "node-a"}, exact(node="node-a")),
+                 ({"encoder": "libx265"}, exact(encoder="libx265"))]
+        for query, expected in cases:
+            assert dash.api("GET", "/api/history", query_string=query).get_json()["total"] == expected, query
+        since = (today - timedelta(days=2)).isoformat()
+        ranged = dash.api("GET", f"/api/history?since={since}&node=node-b").get_json()
+        assert ranged["total"] == len(ranged["items"]) == 3
+        until = (today - timedelta(days=3)).isoformat()
+        old = dash.api("GET", f"/api/history?until={until}").get_json()
+        assert old["total"] == len(old["items"]) and old["total"] > 0
+        both = dash.api("GET", "/api/history?node=node-a&encoder=libx265").get_json()
+        assert both["total"] == len(both["items"])

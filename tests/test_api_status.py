@@ -104,3 +104,20 @@ def test_a_signed_in_admin_pauses_with_the_csrf_header_only(dash: Dashboard) -> 
     token = page.split('name="csrf-token" content="')[1].split('"')[0]
     assert admin.post("/api/queue/pause", headers={"X-CSRFToken": token}).status_code == 200
     assert dash.api("GET", "/api/queue").get_json()["paused"] is True
+
+
+def test_queue_counts_agree_with_the_dispatchers_view(dash: Dashboard, tmp_path: Path) -> None:
+    from codecshift.db import session_scope
+    from codecshift.models import utcnow
+    from codecshift.services.dispatcher import pending_by_queue
+
+    library = dash.library(tmp_path / "lib")
+    now = utcnow()
+    for index, (queue, published) in enumerate([(None, None), (None, None), ("cpu", now), ("cpu", None),
+                                                ("nvenc", now), ("nvenc", now)]):
+        dash.job(str(tmp_path / "lib" / f"{index}.mkv"), "queued", library, queue=queue, published_at=published)
+    dash.job(str(tmp_path / "lib" / "done.mkv"), "done", library, queue="cpu", published_at=now)
+    body = dash.api("GET", "/api/queue").get_json()
+    with session_scope(dash.engine) as session:
+        assert body["pending_by_queue"] == pending_by_queue(session) == {"unassigned": 3, "cpu": 1, "nvenc": 2}
+    assert body["by_status"]["queued"] == 6 and body["by_status"]["done"] == 1

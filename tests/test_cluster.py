@@ -315,3 +315,43 @@ def test_embedded_mode_converts_a_generated_library(tmp_path: Path, h264_clip: P
     assert f"http://127.0.0.1:{port}/" in output
     assert "Stopping" in output
     engine.dispose()
+
+
+def test_health_check_marks_corrupt_files_and_unreachable_paths_name_the_mapping(tmp_path: Path, pg: str,
+                                                                                   h264_clip: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    shutil.copy2(h264_clip, media / "good.mkv")
+    damaged = media / "damaged.mkv"
+    data = bytearray(h264_clip.read_bytes())
+    for offset in range(len(data) // 3, len(data) * 2 // 3, 97):
+        data[offset] ^= 0xFF  # flip bytes through the middle: the header still probes
+    damaged.write_bytes(bytes(data))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy2(h264_clip, elsewhere / "far.mkv")
+    with running_cluster(tmp_path, pg, settings=FAST) as cluster:
+        cluster.start_control()
+        cluster.start_beat()
+        cluster.start_worker("w1")
+        checked = cluster.add_library(media, "Checked", profile={"done_codecs": ["h264", "hevc"]})
+        cluster.scan(checked)
+        response = cluster.api("POST", f"/api/libraries/{checked}/healthcheck")
+        assert response.status_code == 202 and response.json()["jobs_created"] == 2
+        cluster.wait_jobs(lambda js: all(j.status == "done" for j in js if j.kind == "healthcheck"), 120,
+                          "health checks done")
+        files = cluster.api("GET", f"/api/libraries/{checked}/files?health=corrupt").json()["items"]
+        assert [Path(f["path"]).name for f in files] == ["damaged.mkv"]
+        assert files[0]["health_message"]
+        ok = cluster.api("GET", f"/api/libraries/{checked}/files?health=ok").json()["items"]
+        assert [Path(f["path"]).name for f in ok] == ["good.mkv"]
+
+        far = cluster.add_library(elsewhere, "Far")
+        mapping = {"from": str(elsewhere), "to": "/mnt/not-mounted", "node": "w1"}
+        assert cluster.api("PATCH", f"/api/libraries/{far}", json={"path_mappings": [mapping]}).status_code == 200
+        cluster.scan(far)
+        job = cluster.wait_jobs(lambda js: any(j.library_id == far and j.status == "failed" for j in js), 60,
+                                "unreachable job failed")
+        failed = next(j for j in job if j.library_id == far)
+        assert "not found on node w1" in failed.error and "/mnt/not-mounted" in failed.error
+        assert (elsewhere / "far.mkv").read_bytes() == h264_clip.read_bytes()

@@ -56,7 +56,10 @@ def _register_blueprints(app: Flask) -> None:
     from web.auth import init_auth
     from web.dashboard import init_dashboard
 
+    from web.ops import ops_blueprint
+
     app.register_blueprint(api_blueprint, url_prefix="/api")
+    app.register_blueprint(ops_blueprint)
     init_auth(app)
     init_dashboard(app)
 

@@ -178,6 +178,8 @@ def _check_role(principal: Principal, role: str) -> None:
         return
     if role == "read" and principal.kind == "user":
         return
+    if role == "metrics" and (principal.kind == "user" or principal.role == "metrics"):
+        return
     raise _api_error(403, "forbidden", f"this endpoint needs the {role} role")
 
 
@@ -194,7 +196,7 @@ def authorize_api_request(role: str) -> Principal | None:
     """Raise ApiError 401/403 unless the caller may use an endpoint of ``role``."""
     if role == "public":
         return None
-    supplied = request.headers.get("X-API-Key")
+    supplied = _supplied_key()
     if not infra().auth_enabled:
         if request.method not in SAFE_METHODS and supplied is None and _cross_site():
             raise _api_error(403, "cross_site", "changes from another site are refused")
@@ -214,6 +216,16 @@ def authorize_api_request(role: str) -> Principal | None:
     _check_role(principal, role)
     g.principal = principal
     return principal
+
+
+def _supplied_key() -> str | None:
+    """X-API-Key, or a Bearer token (what Prometheus and most tools can send)."""
+    key = request.headers.get("X-API-Key")
+    if key is None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            key = token.strip()
+    return key
 
 
 def _check_csrf() -> None:

@@ -17,7 +17,7 @@ def apikey() -> None:
 @apikey.command("create")
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default="node", show_default=True,
-              help="node: only what nodes need; admin: the whole API.")
+              help="node: only what nodes need; metrics: only /metrics; admin: the whole API.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the key (for scripts).")
 def create(name: str, role: str, quiet: bool) -> None:
     """Create a key; it is printed once and cannot be shown again."""

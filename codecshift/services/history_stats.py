@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Date, Engine, case, cast, delete, func, insert, literal, select, text, update
@@ -283,3 +283,48 @@ def compute(conn: Connection, since: date | None, until: date | None) -> Stats:
 
 def library_names(conn: Connection) -> dict[str, str]:
     return {str(ident): name for ident, name in conn.execute(select(Library.id, Library.name))}
+
+
+# -- counting rows for paged lists ---------------------------------------------------------
+
+_DIMENSION_COLUMNS = {"node": History.node, "encoder": History.encoder, "source_codec": History.source_codec,
+                      "library": History.library_id}
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def count_rows(session: Session, *, dimension: str | None = None, key: str | None = None,
+               since: date | None = None, until: date | None = None) -> int:
+    """How many history rows match one dimension (node, encoder, source_codec or library) and a
+    range of UTC days, read from the daily totals instead of counting a million rows.
+
+    History rows are only ever removed by retention, oldest first, so every day after the oldest
+    remaining row is complete in history_daily; that first day and the rows not folded in yet
+    are counted directly (both small, both on an index)."""
+    oldest = session.scalar(select(func.min(History.finished_at)))
+    if oldest is None:
+        return 0
+    first = utc_day(oldest)
+    match: list[Any] = []
+    if dimension is not None:
+        column = _DIMENSION_COLUMNS[dimension]
+        match.append(column == (int(key) if dimension == "library" else key))
+    if since is not None:
+        match.append(History.finished_at >= _start(since))
+    if until is not None:
+        match.append(History.finished_at < _start(until + timedelta(days=1)))
+    total = session.scalar(select(func.count()).select_from(History).where(PENDING, *match)) or 0
+    if (since is None or since <= first) and (until is None or until >= first):
+        total += session.scalar(select(func.count()).select_from(History).where(
+            History.in_rollup.is_(True), History.finished_at >= _start(first),
+            History.finished_at < _start(first + timedelta(days=1)), *match)) or 0
+    stmt = select(func.coalesce(func.sum(HistoryDaily.files), 0)).where(
+        HistoryDaily.dimension == (dimension or "all"), HistoryDaily.key == (key if dimension else ""),
+        HistoryDaily.day > first)
+    if since is not None:
+        stmt = stmt.where(HistoryDaily.day >= since)
+    if until is not None:
+        stmt = stmt.where(HistoryDaily.day <= until)
+    return total + int(session.scalar(stmt) or 0)

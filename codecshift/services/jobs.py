@@ -105,6 +105,12 @@ def claim(session: Session, job_id: int, attempt: int, node_name: str) -> Job | 
         session.commit()
         why = "the queue is paused" if settings["queue_paused"] else f"node {node_name} is {node.desired_state}"
         return ClaimRefusal(why)
+    job = session.get(Job, job_id)
+    if job is not None and job.kind == "transcode" and job.queue and not _node_can(node, job.queue, job.target_codec):
+        # Another node on this queue can do it: hand the message back to the dispatcher.
+        session.execute(unpublish.values(published_at=None))
+        session.commit()
+        return ClaimRefusal(f"node {node_name} has no working {job.target_codec} encoder on {job.queue}")
     now = utcnow()
     result = session.execute(
         update(Job)
@@ -124,6 +130,13 @@ def claim(session: Session, job_id: int, attempt: int, node_name: str) -> Job | 
     add_event(session, job, "claimed", f"claimed by {node_name}")
     session.commit()
     return job
+
+
+def _node_can(node: Node, queue: str, codec: str) -> bool:
+    families = (node.capabilities or {}).get("families")
+    if families is None:  # a node that does not say: trust its queue subscription
+        return True
+    return codec in families.get(queue, [])
 
 
 def _live_attempt(session: Session, job_id: int, attempt: int, node_name: str) -> Job | None:

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from codecshift import pathmap, settings_store
 from codecshift.db import session_scope
+from codecshift.media import tempfiles
 from codecshift.media.decide import decide
 from codecshift.media.probe import ProbeError, probe
-from codecshift.media.tempfiles import is_codecshift_artifact
 from codecshift.models import (
     AWAITING_APPROVAL,
     LIVE_STATUSES,
@@ -41,6 +41,7 @@ VIDEO_EXTENSIONS = frozenset({
     ".flv", ".vob", ".ogv", ".3gp", ".divx", ".xvid", ".asf", ".rm", ".rmvb",
 })
 PROGRESS_EVERY = 5000
+ARTIFACT_PREFIX = tempfiles.PREFIX
 
 
 class ScanError(RuntimeError):
@@ -108,7 +109,7 @@ def walk(root: str) -> Iterator[Seen]:
         with entries:
             for entry in entries:
                 name = entry.name
-                if is_codecshift_artifact(name):
+                if name.startswith(ARTIFACT_PREFIX):  # our temporary files and quarantine folders
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
@@ -127,6 +128,19 @@ def _fingerprints(session: Session, library_id: int) -> dict[str, tuple[int, int
     rows = session.execute(select(MediaFile.path, MediaFile.id, MediaFile.size, MediaFile.mtime_ns,
                                   MediaFile.inode, MediaFile.state).where(MediaFile.library_id == library_id))
     return {path: (ident, size, mtime, inode, state) for path, ident, size, mtime, inode, state in rows}
+
+
+def _source_translator(local_root: str, root: str, mappings: Sequence[Any]) -> Callable[[str], str]:
+    """Local path -> library path. Without mappings (or when the root maps one to one)
+    it is a string operation, not a mapping lookup per file: rescans walk 100k files."""
+    if not mappings:
+        return lambda path: path
+    if pathmap.to_source(local_root, mappings).path == root and local_root != root:
+        head = local_root.rstrip("/")
+        base = root.rstrip("/")
+        return lambda path: base + path[len(head):] if path.startswith(head + "/") else \
+            pathmap.to_source(path, mappings).path
+    return lambda path: pathmap.to_source(path, mappings).path
 
 
 class Scanner:
@@ -173,9 +187,9 @@ class Scanner:
                 self.counters.errors.append(f"root {local_root} is not a readable folder")
                 continue
             scanned_roots.append(root.rstrip("/") + "/")
+            to_source = _source_translator(local_root, root, self.mappings)
             for item in walk(local_root):
-                source_path = pathmap.to_source(item.path, self.mappings).path
-                item.path = source_path
+                source_path = item.path = to_source(item.path)
                 seen_paths.add(source_path)
                 self.counters.seen += 1
                 previous = known.get(source_path)
@@ -240,28 +254,7 @@ class Scanner:
             self._create_jobs(session, decisions)
 
     def _create_jobs(self, session: Session, decisions: Mapping[str, Any]) -> None:
-        wanted = {path: d for path, d in decisions.items() if d.action in ("transcode", "approve")}
-        if not wanted:
-            return
-        rows = session.execute(select(MediaFile.id, MediaFile.path, MediaFile.size, MediaFile.mtime_ns).where(
-            MediaFile.library_id == self.library_id, MediaFile.path.in_(list(wanted)))).all()
-        ids = [row.id for row in rows]
-        busy = set(session.scalars(select(Job.media_file_id).where(
-            Job.media_file_id.in_(ids), Job.kind == "transcode", Job.status.in_(LIVE_STATUSES))))
-        jobs = []
-        for row in rows:
-            if row.id in busy:
-                continue
-            decision = wanted[row.path]
-            jobs.append({
-                "kind": "transcode", "library_id": self.library_id, "media_file_id": row.id, "path": row.path,
-                "status": QUEUED if decision.action == "transcode" else AWAITING_APPROVAL,
-                "reason": decision.reason, "target_codec": decision.codec, "priority": 0, "attempt": 0,
-                "source_size": row.size, "source_mtime_ns": row.mtime_ns,
-                "created_at": utcnow(), "updated_at": utcnow()})
-        if jobs:
-            session.execute(insert(Job), jobs)
-            self.counters.jobs += len(jobs)
+        self.counters.jobs += create_jobs(session, self.library_id, decisions)
 
     def _mark_gone(self, ids: list[int]) -> None:
         if not ids:
@@ -292,6 +285,32 @@ class Scanner:
                 status=status, finished_at=utcnow(), message=message, total=self.counters.seen,
                 **self._counter_values()))
             session.execute(update(Library).where(Library.id == self.library_id).values(last_scan_at=utcnow()))
+
+
+def create_jobs(session: Session, library_id: int, decisions: Mapping[str, Any]) -> int:
+    """Jobs for the files of ``decisions`` (path -> Decision) that should be converted or
+    approved and have no live job yet; one bulk insert. Returns how many were created."""
+    wanted = {path: d for path, d in decisions.items() if d.action in ("transcode", "approve")}
+    if not wanted:
+        return 0
+    rows = session.execute(select(MediaFile.id, MediaFile.path, MediaFile.size, MediaFile.mtime_ns).where(
+        MediaFile.library_id == library_id, MediaFile.path.in_(list(wanted)))).all()
+    busy = set(session.scalars(select(Job.media_file_id).where(
+        Job.media_file_id.in_([row.id for row in rows]), Job.kind == "transcode", Job.status.in_(LIVE_STATUSES))))
+    now = utcnow()
+    jobs = []
+    for row in rows:
+        if row.id in busy:
+            continue
+        decision = wanted[row.path]
+        jobs.append({
+            "kind": "transcode", "library_id": library_id, "media_file_id": row.id, "path": row.path,
+            "status": QUEUED if decision.action == "transcode" else AWAITING_APPROVAL,
+            "reason": decision.reason, "target_codec": decision.codec, "priority": 0, "attempt": 0,
+            "source_size": row.size, "source_mtime_ns": row.mtime_ns, "created_at": now, "updated_at": now})
+    if jobs:
+        session.execute(insert(Job), jobs)
+    return len(jobs)
 
 
 def run_scan(engine: Engine, scan_id: int) -> ScanCounters:

@@ -47,10 +47,23 @@ def history_page(session: Session, query: HistoryQuery) -> tuple[list[History], 
         stmt = stmt.where(History.finished_at < _start_of(query.until + timedelta(days=1)))
     if query.q:
         stmt = stmt.where(History.path.contains(query.q, autoescape=True))
-    total = count_rows(session, stmt)
+    total = _count(session, query, stmt)
     rows = session.scalars(stmt.order_by(History.finished_at.desc(), History.id.desc())
                            .offset((query.page - 1) * query.per_page).limit(query.per_page))
     return list(rows), total
+
+
+def _count(session: Session, query: HistoryQuery, stmt: Any) -> int:
+    """From the daily totals when at most one of node, encoder, codec or library is chosen and no
+    path text; otherwise by counting the matching rows."""
+    chosen = [(name, value) for name, value in (("node", query.node), ("encoder", query.encoder),
+                                                ("source_codec", query.source_codec),
+                                                ("library", str(query.library_id) if query.library_id else None))
+              if value]
+    if query.q or len(chosen) > 1:
+        return count_rows(session, stmt)
+    dimension, key = chosen[0] if chosen else (None, None)
+    return history_stats.count_rows(session, dimension=dimension, key=key, since=query.since, until=query.until)
 
 
 def _start_of(day: date) -> datetime:

@@ -13,18 +13,16 @@ from typing import Any
 from flask import jsonify
 
 from codecshift import settings_store
-from codecshift.services.dispatcher import pending_by_queue
 from web.api import api_blueprint as bp
 from web.api.publishing import request_dispatch
 from web.api.routing import api_route
-from web.api.status_api import status_counts
+from web.api.status_api import queue_counts
 from web.extensions import db
 
 
 def _queue_json() -> dict[str, Any]:
     session = db()
-    return {"paused": bool(settings_store.get(session, "queue_paused")), "by_status": status_counts(session),
-            "pending_by_queue": pending_by_queue(session)}
+    return {"paused": bool(settings_store.get(session, "queue_paused")), **queue_counts(session)}
 
 
 @api_route(bp, "/queue", ("GET",), summary="Queue counts and whether it is paused", role="read", tag="queue")

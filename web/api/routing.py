@@ -20,7 +20,7 @@ from web.api.errors import ApiError
 # Roles, from least to most privileged. "node" endpoints accept node and admin
 # keys; "read" accepts any signed-in user or an admin key; "admin" needs an
 # admin (user or key); "public" needs nothing.
-ROLES = ("public", "node", "read", "admin")
+ROLES = ("public", "node", "metrics", "read", "admin")
 
 
 @dataclass
