@@ -58,9 +58,9 @@ def _world(database_url: str, *, nodes: dict[str, dict], libraries: dict[str, st
             session.add(library)
             session.flush()
             ids[name] = library.id
-            session.execute(insert(Job), [{"library_id": library.id, "path": f"/x/{name}-{i}.mkv",
-                                           "status": QUEUED,
-                                           "target_codec": "hevc", "kind": "transcode"} for i in range(jobs_per_library)])
+            rows = [{"library_id": library.id, "path": f"/x/{name}-{i}.mkv", "status": QUEUED,
+                     "target_codec": "hevc", "kind": "transcode"} for i in range(jobs_per_library)]
+            session.execute(insert(Job), rows)
     return engine, ids
 
 

@@ -84,3 +84,12 @@ def test_profile_accepts_only_per_library_keys() -> None:
 def test_secrets_are_never_shown() -> None:
     shown = registry.public_values({"plex_token": "abc", "notify_urls": [], "target_codec": "hevc"})
     assert shown == {"plex_token": {"set": True}, "notify_urls": {"set": False}, "target_codec": "hevc"}
+
+
+def test_generated_docs_are_current() -> None:
+    from codecshift import docsgen
+
+    assert (docsgen.DOCS / "settings.md").read_text(encoding="utf-8") == docsgen.render_settings(), \
+        "docs/settings.md is stale: run `python -m codecshift.docsgen`"
+    assert (docsgen.DOCS / "configuration.md").read_text(encoding="utf-8") == docsgen.render_configuration(), \
+        "docs/configuration.md is stale: run `python -m codecshift.docsgen`"

@@ -55,7 +55,6 @@ def _register_blueprints(app: Flask) -> None:
     from web.api import api_blueprint
     from web.auth import init_auth
     from web.dashboard import init_dashboard
-
     from web.ops import ops_blueprint
 
     app.register_blueprint(api_blueprint, url_prefix="/api")

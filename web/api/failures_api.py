@@ -32,7 +32,7 @@ def failures_page(session: Session, query: FailuresQuery) -> tuple[list[Job], in
     if query.q:
         stmt = stmt.where(Job.path.contains(query.q, autoescape=True))
     total = count_rows(session, stmt)
-    rows = session.scalars(stmt.order_by(Job.finished_at.desc().nulls_last(), Job.id.desc())
+    rows = session.scalars(stmt.order_by(Job.finished_at.desc(), Job.id.desc())
                            .offset((query.page - 1) * query.per_page).limit(query.per_page))
     return list(rows), total
 

@@ -85,7 +85,7 @@ def build_status(session: Session) -> dict[str, Any]:
             "last_heartbeat": iso(node.last_heartbeat), "jobs": by_node.pop(node.name, []),
         })
     failures = session.scalars(select(Job).where(Job.status == FAILED)
-                               .order_by(Job.finished_at.desc().nulls_last(), Job.id.desc())
+                               .order_by(Job.finished_at.desc(), Job.id.desc())
                                .limit(RECENT_FAILURES))
     history_stats.refresh(session)
     with history_stats.snapshot(engine()) as conn:
