@@ -189,6 +189,9 @@ def sign_in(base: str) -> requests.Session:
 
 
 def latency(session: requests.Session, url: str, count: int, headers: dict[str, str]) -> dict[str, float]:
+    first = session.get(url, headers=headers, allow_redirects=False)
+    if first.status_code != 200:
+        raise SystemExit(f"{url} answered {first.status_code}, not the page itself")
     for _ in range(10):
         session.get(url, headers=headers).raise_for_status()
     times = []
@@ -313,6 +316,8 @@ def main() -> None:
                   f"gunicorn {args.workers} workers x 8 threads)")
             for label, path, headers in [targets[0], targets[1], targets[2], targets[5]]:
                 headers = headers or cookie
+                if requests.get(base + path, headers=headers, allow_redirects=False).status_code != 200:
+                    raise SystemExit(f"{path} does not answer 200 with these credentials")
                 rate = wrk(base + path, headers, args.duration, args.connections)
                 if rate is None:
                     rate = python_load(base + path, headers, args.duration, args.connections)

@@ -72,7 +72,8 @@ def test_settings_read_schema_and_change(dash: Dashboard) -> None:
     assert values["plex_token"] == {"set": False}
     schema = dash.api("GET", "/api/settings/schema").get_json()["groups"]
     keys = [item["key"] for items in schema.values() for item in items]
-    assert sorted(keys) == sorted(registry.REGISTRY) and all(item["help"] for items in schema.values() for item in items)
+    assert sorted(keys) == sorted(registry.REGISTRY)
+    assert all(item["help"] for items in schema.values() for item in items)
 
     changed = dash.api("PATCH", "/api/settings", json={"values": {"min_file_size_mb": "120", "plex_token": "abc"}})
     assert changed.status_code == 200

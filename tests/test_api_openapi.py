@@ -77,4 +77,5 @@ def test_pages_answer_html_errors(dash: Dashboard) -> None:
     admin = dash.signed_in()
     missing = admin.get("/jobs/424242")
     assert missing.status_code == 404 and missing.mimetype == "text/html"
+    assert "Job 424242 does not exist" in missing.get_data(as_text=True)
     assert admin.get("/libraries/424242").status_code == 404

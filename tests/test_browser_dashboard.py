@@ -76,7 +76,8 @@ def test_dashboard_end_to_end_in_chromium(tmp_path: Path, pg: str) -> None:
             screenshot(page, "02-overview-idle")
 
             # Add a folder library with a slow preset, scanned on save.
-            page.click('[data-testid="add-library"]') if page.url.endswith("/libraries") else page.goto("/libraries/new")
+            page.click('nav.mainnav a:has-text("Libraries")')
+            page.click('[data-testid="add-library"]')
             page.fill("#f-name", "Test movies")
             page.fill("#f-roots", str(media))
             page.select_option("#f-profile-preset_cpu_hevc", "slower")

@@ -20,8 +20,9 @@ PAGES = ["/", "/jobs", "/failures", "/history", "/libraries", "/nodes", "/settin
 
 
 @pytest.fixture
-def dash(postgres_url: str, tmp_path: Path) -> Iterator[Dashboard]:
-    with dashboard_app(postgres_url, tmp_path) as dashboard:
+def dash(database_url: str, tmp_path: Path) -> Iterator[Dashboard]:
+    """Both databases: SQLite is what `codecshift up` runs on."""
+    with dashboard_app(database_url, tmp_path) as dashboard:
         yield dashboard
 
 
@@ -144,6 +145,14 @@ def test_settings_refuse_bad_values_beside_the_field_and_save_good_ones(dash: Da
     page = admin.get("/settings").get_data(as_text=True)
     assert "secret-token" not in page and "Saved: max_attempts, plex_token." in page
     assert admin.post("/settings", data={**form, "max_attempts": "6"}).status_code == 400  # no CSRF token
+
+    # Someone pauses the queue while this page is open; saving another field keeps it paused.
+    stale = _settings_form(dash)
+    dash.api("POST", "/api/queue/pause")
+    assert admin.post("/settings", data={**stale, "csrf_token": token, "max_attempts": "7"}).status_code == 302
+    with session_scope(dash.engine) as session:
+        assert settings_store.get(session, "queue_paused") is True
+        assert settings_store.get(session, "max_attempts") == 7
     reader = dash.signed_in("reader", admin=False)
     assert reader.post("/settings", data={**form, "csrf_token": csrf_from(reader.get("/settings").get_data(
         as_text=True)), "max_attempts": "6"}).status_code == 403
@@ -160,12 +169,14 @@ def _settings_form(dash: Dashboard) -> dict[str, str]:
         value = values[setting.key]
         if setting.secret:
             form[setting.key] = ""
-        elif setting.type == "bool":
+            continue
+        if setting.type == "bool":
             form[setting.key] = "true" if value else "false"
         elif setting.type == "list":
             form[setting.key] = ", ".join(value)
         else:
             form[setting.key] = str(value)
+        form[f"orig__{setting.key}"] = form[setting.key]
     return form
 
 

@@ -152,3 +152,22 @@ def test_history_retention_and_due_rescans(database_url: str, tmp_path: Path) ->
         assert names == {"due", "never"}
         assert maintenance.start_due_scans(session, now) == [], "a live scan is not started twice"
     engine.dispose()
+
+
+def test_pruned_history_still_counts_in_space_saved(database_url: str) -> None:
+    from codecshift.services import history_stats
+
+    engine = _engine(database_url)
+    now = utcnow()
+    with session_scope(engine) as session:
+        settings_store.set_value(session, "history_retention_days", 30)
+        session.add(History(path="/x/old", target_codec="hevc", size_before=1000, size_after=400,
+                            finished_at=now - timedelta(days=90)))
+        session.add(History(path="/x/new", target_codec="hevc", size_before=100, size_after=60,
+                            finished_at=now - timedelta(days=1)))
+    with session_scope(engine) as session:
+        assert maintenance.prune_history(session, now) == 1
+    with history_stats.snapshot(engine) as conn:
+        totals = history_stats.all_time_totals(conn)
+    assert totals.size_before - totals.size_after == 640
+    engine.dispose()

@@ -29,6 +29,7 @@ from codecshift.models import (
     ScanRun,
     utcnow,
 )
+from codecshift.services import history_stats
 from codecshift.services.jobs import add_event
 from codecshift.services.scanner import start_scan
 
@@ -172,7 +173,11 @@ def prune_history(session: Session, now: datetime | None = None) -> int:
     if days <= 0:
         return 0
     cutoff = (now or utcnow()) - timedelta(days=days)
-    result = session.execute(delete(History).where(History.finished_at < cutoff))
+    # Fold every row into the daily totals first: "space saved" is all-time and
+    # must count rows that retention removes before anyone opened the dashboard.
+    while history_stats.refresh(session):
+        pass
+    result = session.execute(delete(History).where(History.finished_at < cutoff, History.in_rollup.is_(True)))
     session.commit()
     return result.rowcount
 

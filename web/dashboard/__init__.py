@@ -8,9 +8,19 @@ why polling rather than server-sent events).
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from typing import Any
+
+from flask import Blueprint, Flask, render_template
+from werkzeug.exceptions import HTTPException
 
 dashboard_blueprint = Blueprint("dashboard", __name__)
+
+
+@dashboard_blueprint.errorhandler(HTTPException)
+def _page_error(exc: HTTPException) -> Any:
+    """Errors on pages are pages too (the API answers JSON)."""
+    return render_template("dashboard/error.html", code=exc.code, name=exc.name,
+                           description=exc.description), exc.code
 
 
 def init_dashboard(app: Flask) -> None:

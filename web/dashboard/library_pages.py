@@ -84,7 +84,8 @@ def _form_context(form: LibraryForm, library: Library | None) -> dict[str, Any]:
 def _form_page(form: LibraryForm, library: Library | None, status: int = 200) -> Any:
     if library is None:
         return render_template("dashboard/library_new.html", **_form_context(form, None)), status
-    return render_template("dashboard/library.html", **{**_live_context(library), **_form_context(form, library)}), status
+    context = {**_live_context(library), **_form_context(form, library)}
+    return render_template("dashboard/library.html", **context), status
 
 
 def _save(form: LibraryForm, library: Library | None) -> Any:

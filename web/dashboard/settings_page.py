@@ -17,12 +17,29 @@ from web.extensions import db
 from web.security import login_required_page
 
 
-def _page(values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Any:
-    return render_template("dashboard/settings.html", groups=registry.groups(), values=values, errors=errors), status
+def as_text(value: Any) -> str:
+    """A value as its form field shows it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)
+
+
+def _page(values: dict[str, Any], errors: dict[str, str], originals: dict[str, str], status: int = 200) -> Any:
+    return render_template("dashboard/settings.html", groups=registry.groups(), values=values, errors=errors,
+                           originals=originals), status
+
+
+def _originals(current: dict[str, Any]) -> dict[str, str]:
+    return {s.key: as_text(current[s.key]) for s in registry.iter_settings() if not s.secret}
 
 
 def read_form(form: Any, current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """(typed changes, values to show again, errors per key) from the submitted form."""
+    """(typed changes, values to show again, errors per key) from the submitted form.
+
+    Only fields the person edited count (each carries the value it was shown with), so
+    saving never reverts what someone else changed meanwhile, such as pausing the queue."""
     changes: dict[str, Any] = {}
     shown = registry.public_values(current)
     errors: dict[str, str] = {}
@@ -44,6 +61,9 @@ def read_form(form: Any, current: dict[str, Any]) -> tuple[dict[str, Any], dict[
             raw = form.get(key, "")
         else:
             continue  # not on the form (an older page): leave it as it is
+        original = form.get(f"orig__{key}")
+        if original is not None and raw.strip() == original.strip():
+            continue  # not edited: keep the stored value, whatever it is now
         shown[key] = raw
         try:
             value = setting.parse(raw)
@@ -61,13 +81,14 @@ def settings() -> Any:
     session = db()
     current = settings_store.load_all(session)
     if request.method == "GET":
-        return _page(registry.public_values(current), {})
+        return _page(registry.public_values(current), {}, _originals(current))
     if not is_admin():
         abort(403)
     check_form_csrf()
     changes, shown, errors = read_form(request.form, current)
     if errors:
-        return _page(shown, errors, 400)
+        originals = {key: request.form[f"orig__{key}"] for key in _originals(current) if f"orig__{key}" in request.form}
+        return _page(shown, errors, originals, 400)
     if changes:
         settings_store.set_many(session, changes)
         session.commit()

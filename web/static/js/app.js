@@ -141,7 +141,7 @@
     api(button.getAttribute("data-method") || "POST", button.getAttribute("data-api"), body || undefined)
       .then(function (result) {
         if (result.ok) {
-          toast(describe(result), "ok");
+          toast(button.getAttribute("data-done") || describe(result), "ok");
         } else {
           toast(errorText(result), "error");
         }
@@ -159,6 +159,9 @@
       var n = data.changed.length;
       return data.action.replace(/_/g, " ") + ": " + n + " job" + (n === 1 ? "" : "s") + " changed";
     }
+    if (data.jobs_created !== undefined) { return data.jobs_created + " health-check jobs queued."; }
+    if (data.files_seen !== undefined) { return data.created === false ? "A scan is already running." : "Scan started."; }
+    if (data.paused !== undefined) { return data.paused ? "Queue paused." : "Queue resumed."; }
     if (result.status === 202) { return "Started."; }
     return "Done.";
   }
