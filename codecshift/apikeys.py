@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from codecshift.models import ApiKey, utcnow
 
-# node: only what nodes need; metrics: only /metrics (a Prometheus scrape key); admin: all.
-ROLES = ("node", "metrics", "admin")
+# node: only what nodes need; metrics: only /metrics (a Prometheus scrape key); webhook: only the
+# webhook routes (Plex, Sonarr, Radarr), the one key that may travel in a URL; admin: all.
+ROLES = ("node", "metrics", "webhook", "admin")
 KEY_PREFIX = "cs_"
 # last_used_at is written at most this often per key, so a busy node does not
 # turn every request into a write.

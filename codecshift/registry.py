@@ -258,6 +258,13 @@ _SETTINGS: list[Setting] = [
             "Maintenance", minimum=1, maximum=50_000),
     Setting("plex_url", "str", "", "Base URL of the linked Plex server.", "Plex"),
     Setting("plex_token", "str", "", "Plex token; write-only, never shown again.", "Plex", secret=True),
+    Setting("plex_machine_identifier", "str", "", "Machine identifier of the linked Plex server, "
+            "recorded when it is linked: every call checks that the server at the URL is still this one, "
+            "and webhooks from other servers are ignored.", "Plex"),
+    Setting("plex_verify_tls", "bool", True, "Check the Plex server's HTTPS certificate; turn off only "
+            "for a self-signed certificate on a trusted network.", "Plex"),
+    Setting("plex_timeout", "int", 10, "Seconds to wait for each answer from Plex.", "Plex", minimum=1,
+            maximum=120, unit="s"),
     Setting("plex_refresh_after_replace", "bool", True, "Ask Plex to rescan the folder of each "
             "replaced file.", "Plex"),
     Setting("notify_urls", "list", [], "Apprise URLs notified of failures, finished libraries and "

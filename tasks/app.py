@@ -60,7 +60,7 @@ def create_celery(settings: InfraSettings | None = None, *, schedule_values: dic
         beat_schedule=build_schedule(schedule_values),
         timezone="UTC",
     )
-    app.conf.include = ["tasks.control_tasks", "tasks.node_tasks"]
+    app.conf.include = ["tasks.control_tasks", "tasks.node_tasks", "tasks.plex_tasks"]
     app.codecshift_settings = settings  # type: ignore[attr-defined]
     return app
 

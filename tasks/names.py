@@ -10,12 +10,14 @@ RECONCILE = "codecshift.maintenance.reconcile_journals"
 PRUNE_HISTORY = "codecshift.maintenance.prune_history"
 RESCAN_DUE = "codecshift.maintenance.rescan_due"
 PLEX_REFRESH = "codecshift.plex_refresh"
+PLEX_INGEST = "codecshift.plex_ingest"
 NOTIFY = "codecshift.notify"
 
 CONTROL_TASK_QUEUES = {
     SCAN_LIBRARY: "scan",
     DISPATCH: "control",
     PLEX_REFRESH: "control",
+    PLEX_INGEST: "control",
     NOTIFY: "control",
     REAP_STALE: "maintenance",
     CLEANUP: "maintenance",

@@ -176,6 +176,8 @@ def _check_role(principal: Principal, role: str) -> None:
         return
     if role == "node" and principal.role == "node":
         return
+    if role == "webhook" and principal.role == "webhook":
+        return
     if role == "read" and principal.kind == "user":
         return
     if role == "metrics" and (principal.kind == "user" or principal.role == "metrics"):
@@ -196,7 +198,7 @@ def authorize_api_request(role: str) -> Principal | None:
     """Raise ApiError 401/403 unless the caller may use an endpoint of ``role``."""
     if role == "public":
         return None
-    supplied = _supplied_key()
+    supplied = _supplied_key(in_url=role == "webhook")
     if not infra().auth_enabled:
         if request.method not in SAFE_METHODS and supplied is None and _cross_site():
             raise _api_error(403, "cross_site", "changes from another site are refused")
@@ -218,13 +220,22 @@ def authorize_api_request(role: str) -> Principal | None:
     return principal
 
 
-def _supplied_key() -> str | None:
-    """X-API-Key, or a Bearer token (what Prometheus and most tools can send)."""
+def _supplied_key(in_url: bool = False) -> str | None:
+    """X-API-Key, or a Bearer token (what Prometheus and most tools can send).
+
+    With ``in_url`` (webhook routes only: Plex cannot set headers, Sonarr and
+    Radarr offer a user name and password) also the password of HTTP basic
+    auth or an ``apikey`` query argument.
+    """
     key = request.headers.get("X-API-Key")
     if key is None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             key = token.strip()
+        elif in_url and scheme.lower() == "basic" and request.authorization is not None:
+            key = request.authorization.password or request.authorization.username or ""
+    if key is None and in_url and "apikey" in request.args:
+        key = request.args.get("apikey", "")
     return key
 
 

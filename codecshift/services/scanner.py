@@ -314,6 +314,15 @@ def create_jobs(session: Session, library_id: int, decisions: Mapping[str, Any])
 
 
 def run_scan(engine: Engine, scan_id: int) -> ScanCounters:
+    """Run a queued scan with the scanner for its library's kind: folders are walked, Plex
+    libraries read through Plex (codecshift.services.plex_scan)."""
+    with session_scope(engine) as session:
+        kind = session.scalar(select(Library.kind).join(ScanRun, ScanRun.library_id == Library.id)
+                              .where(ScanRun.id == scan_id))
+    if kind == "plex":
+        from codecshift.services.plex_scan import PlexScanner
+
+        return PlexScanner(engine, scan_id).run()
     return Scanner(engine, scan_id).run()
 
 

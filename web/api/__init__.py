@@ -30,11 +30,14 @@ from web.api import (  # noqa: E402
     libraries_api,
     meta_api,
     nodes_api,
+    plex_api,
     queue_api,
     settings_api,
     status_api,
     users_api,
+    webhooks_api,
 )
 
 __all__ = ["api_blueprint", "apikeys_api", "failures_api", "history_api", "jobs_api", "jsonify", "libraries_api",
-           "meta_api", "nodes_api", "queue_api", "settings_api", "status_api", "users_api"]
+           "meta_api", "nodes_api", "plex_api", "queue_api", "settings_api", "status_api", "users_api",
+           "webhooks_api"]

@@ -18,9 +18,11 @@ from pydantic import BaseModel, ValidationError
 from web.api.errors import ApiError
 
 # Roles, from least to most privileged. "node" endpoints accept node and admin
-# keys; "read" accepts any signed-in user or an admin key; "admin" needs an
-# admin (user or key); "public" needs nothing.
-ROLES = ("public", "node", "metrics", "read", "admin")
+# keys; "webhook" endpoints webhook and admin keys (also as a basic-auth password
+# or an apikey query argument, since senders cannot always set headers); "read"
+# accepts any signed-in user or an admin key; "admin" needs an admin (user or
+# key); "public" needs nothing.
+ROLES = ("public", "node", "webhook", "metrics", "read", "admin")
 
 
 @dataclass

@@ -35,6 +35,7 @@ def init_dashboard(app: Flask) -> None:
         library_pages,
         node_pages,
         overview_page,
+        plex_pages,
         settings_page,
     )
 

@@ -82,8 +82,12 @@ class LibraryForm:
     def roots(self) -> list[str]:
         return [line.strip().rstrip("/") or "/" for line in self.roots_text.splitlines() if line.strip()]
 
-    def validate(self) -> dict[str, Any] | None:
-        """The library's new values, or None with ``errors`` filled in."""
+    def validate(self, fixed_roots: list[str] | None = None) -> dict[str, Any] | None:
+        """The library's new values, or None with ``errors`` filled in.
+
+        ``fixed_roots``: a Plex library's folders are its section's locations,
+        Plex's own paths, so they are kept as they are rather than read from the form.
+        """
         errors: dict[str, str] = {}
         if not self.name:
             errors["name"] = "a library needs a name"
@@ -92,10 +96,10 @@ class LibraryForm:
         mappings, problem = parse_mappings(self.mappings_text)
         if problem:
             errors["path_mappings"] = problem
-        roots = self.roots()
-        if not roots:
+        roots = self.roots() if fixed_roots is None else list(fixed_roots)
+        if not roots and fixed_roots is None:
             errors["roots"] = "add at least one folder"
-        for root in roots:
+        for root in roots if fixed_roots is None else ():
             if not root.startswith("/"):
                 errors["roots"] = f"{root} is not an absolute path"
                 break

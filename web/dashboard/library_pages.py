@@ -1,8 +1,10 @@
 """Libraries: the list with live scan progress, adding and editing a folder library with
-its profile, rescan interval and path mappings, and a library's files."""
+its profile, rescan interval and path mappings, and a library's files. Plex libraries
+(added on the Plex page) are edited here too; their folders are their section's."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
@@ -10,7 +12,7 @@ from flask import request as flask_request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from codecshift import registry, settings_store
+from codecshift import pathmap, registry, settings_store
 from codecshift.models import SCAN_LIVE_STATUSES, Library, MediaFile, ScanRun
 from codecshift.services import scanner
 from tasks import names
@@ -26,7 +28,8 @@ from web.dashboard.library_form import PROFILE_PREFIX, LibraryForm
 from web.extensions import db
 from web.security import admin_required_page, login_required_page
 
-FILE_STATES = ("new", "probed", "queued", "done", "skipped", "failed", "error", "gone", "awaiting_approval")
+FILE_STATES = ("new", "probed", "queued", "done", "skipped", "failed", "error", "missing", "gone",
+               "awaiting_approval")
 
 
 def _library_or_404(library_id: int) -> Library:
@@ -78,7 +81,19 @@ def _form_context(form: LibraryForm, library: Library | None) -> dict[str, Any]:
     error_groups = {group for group, items in groups.items()
                     if any(PROFILE_PREFIX + s.key in form.errors for s in items)}
     return {"form": form, "library": library, "groups": groups, "error_groups": error_groups,
-            "global_values": settings_store.load_all(db()), "profile_prefix": PROFILE_PREFIX}
+            "global_values": settings_store.load_all(db()), "profile_prefix": PROFILE_PREFIX,
+            "plex_roots": _plex_roots(library)}
+
+
+def _plex_roots(library: Library | None) -> list[dict[str, Any]]:
+    """A Plex library's folders (Plex's paths), where the control worker finds each, and whether it does."""
+    if library is None or library.kind != "plex":
+        return []
+    result = []
+    for root in library.roots or []:
+        local = pathmap.to_local(root, library.path_mappings or []).path
+        result.append({"plex": root, "local": local, "ok": os.path.isdir(local)})
+    return result
 
 
 def _form_page(form: LibraryForm, library: Library | None, status: int = 200) -> Any:
@@ -91,7 +106,8 @@ def _form_page(form: LibraryForm, library: Library | None, status: int = 200) ->
 def _save(form: LibraryForm, library: Library | None) -> Any:
     """Validate and store; re-render with the errors beside their fields when any."""
     session = db()
-    values = form.validate()
+    plex_library = library is not None and library.kind == "plex"
+    values = form.validate(fixed_roots=list(library.roots or []) if plex_library else None)
     if values is None:
         return _form_page(form, library, 400)
     created = library is None
