@@ -25,6 +25,21 @@ CREATE TABLE IF NOT EXISTS api_keys (
 	UNIQUE (prefix)
 );
 
+CREATE TABLE IF NOT EXISTS bulk_operations (
+	id SERIAL NOT NULL,
+	action VARCHAR(16) NOT NULL,
+	filter JSON NOT NULL,
+	status VARCHAR(16) NOT NULL,
+	total INTEGER,
+	changed INTEGER NOT NULL,
+	message TEXT,
+	requested_by VARCHAR(200),
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	started_at TIMESTAMP WITH TIME ZONE,
+	finished_at TIMESTAMP WITH TIME ZONE,
+	PRIMARY KEY (id)
+);
+
 CREATE TABLE IF NOT EXISTS history_daily (
 	dimension VARCHAR(16) NOT NULL,
 	day DATE NOT NULL,
@@ -271,6 +286,8 @@ CREATE INDEX IF NOT EXISTS ix_job_events_job ON job_events (job_id, id);
 -- Grants on every table and sequence to the application role.
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE api_keys TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE api_keys_id_seq TO codecshift;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE bulk_operations TO codecshift;
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE bulk_operations_id_seq TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE history_daily TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE libraries TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE libraries_id_seq TO codecshift;

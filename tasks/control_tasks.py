@@ -88,3 +88,16 @@ def notify(self: Any, event: str, payload: dict[str, Any]) -> bool:
     from codecshift.notify import notify_event
 
     return notify_event(_engine(self), event, payload).ok
+
+
+@shared_task(name=names.BULK_OPERATION, bind=True)
+def bulk_operation(self: Any, operation_id: int) -> dict[str, Any]:
+    """Apply a filter-wide job action (requeue all failed jobs, ...) in chunks."""
+    from codecshift.services import job_actions, job_filters
+
+    with session_scope(_engine(self)) as session:
+        operation = job_actions.run_operation(session, operation_id, job_filters.matching_ids)
+        result = {"action": operation.action, "total": operation.total, "changed": operation.changed}
+    if result["action"] in ("requeue", "approve", "move_to_top"):
+        CeleryPublisher(self.app).enqueue(names.DISPATCH)
+    return result

@@ -12,6 +12,7 @@ RESCAN_DUE = "codecshift.maintenance.rescan_due"
 PLEX_REFRESH = "codecshift.plex_refresh"
 PLEX_INGEST = "codecshift.plex_ingest"
 NOTIFY = "codecshift.notify"
+BULK_OPERATION = "codecshift.bulk_operation"
 
 CONTROL_TASK_QUEUES = {
     SCAN_LIBRARY: "scan",
@@ -19,6 +20,7 @@ CONTROL_TASK_QUEUES = {
     PLEX_REFRESH: "control",
     PLEX_INGEST: "control",
     NOTIFY: "control",
+    BULK_OPERATION: "control",
     REAP_STALE: "maintenance",
     CLEANUP: "maintenance",
     RECONCILE: "maintenance",

@@ -14,6 +14,7 @@ from codecshift.db import engine_for, session_scope
 from codecshift.models import Library
 from codecshift.plex import PlexError
 from codecshift.services import plex_link, plex_scan
+from codecshift.services.scanner import ScanError
 from tasks import names
 from tasks.publisher import CeleryPublisher
 
@@ -72,7 +73,10 @@ def plex_ingest(self: Any, library_id: int, paths: list[str], rating_key: str | 
                 raise self.retry(countdown=INGEST_RETRY_COUNTDOWNS[tries]) from None
             error = f"Plex item {rating_key}: {exc.message}"
             log.warning("%s webhook for library %s: %s", source, library_id, error)
-    counters = plex_scan.ingest(engine, library_id, candidates)
+    try:
+        counters = plex_scan.ingest(engine, library_id, candidates)
+    except ScanError as exc:  # the library was removed meanwhile
+        return {"source": source, "files": 0, "jobs": 0, "error": str(exc)}
     if counters.jobs:
         CeleryPublisher(self.app).enqueue(names.DISPATCH)
     return {"source": source, "files": counters.seen, "new": counters.new, "changed": counters.changed,

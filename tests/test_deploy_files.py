@@ -25,7 +25,7 @@ import yaml
 
 from codecshift.config import env_names, load_settings
 from codecshift.initsql import APP_ROLE
-from support.services import POSTGRES_ADMIN_URL, REDIS_BASE_URL, fresh_postgres_database, require_redis
+from support.services import POSTGRES_ADMIN_URL, REDIS_BASE_URL, fresh_postgres_database, redis_database
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -444,12 +444,15 @@ def test_http_healthcheck(http_status) -> None:
     assert _health("nonsense").returncode == 2
 
 
-REDIS_DB = 11  # a database of its own: Celery's broadcast channels are per database
+@pytest.fixture
+def broker() -> Iterator[str]:
+    """A Redis database of its own: Celery's broadcast channels are per database."""
+    with redis_database() as number:
+        yield f"{REDIS_BASE_URL}/{number}"
 
 
-def test_broker_healthcheck() -> None:
-    require_redis(REDIS_DB)
-    assert _health("broker", env={"CODECSHIFT_BROKER_URL": f"{REDIS_BASE_URL}/{REDIS_DB}"}).returncode == 0
+def test_broker_healthcheck(broker: str) -> None:
+    assert _health("broker", env={"CODECSHIFT_BROKER_URL": broker}).returncode == 0
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
@@ -458,9 +461,7 @@ def test_broker_healthcheck() -> None:
         assert down.returncode == 1 and "unreachable" in down.stdout, (mode, down.stdout)
 
 
-def test_celery_healthcheck_finds_this_containers_worker(tmp_path: Path) -> None:
-    require_redis(REDIS_DB)
-    broker = f"{REDIS_BASE_URL}/{REDIS_DB}"
+def test_celery_healthcheck_finds_this_containers_worker(tmp_path: Path, broker: str) -> None:
     node = f"hc-{uuid.uuid4().hex[:8]}"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "--broker", broker, "worker", "--pool", "solo",

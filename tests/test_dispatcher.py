@@ -14,7 +14,7 @@ from codecshift import settings_store
 from codecshift.config import load_settings
 from codecshift.db import init_schema, make_engine, session_scope
 from codecshift.models import QUEUED, Job, Library, Node, utcnow
-from codecshift.services import dispatcher, jobs
+from codecshift.services import dispatcher, job_actions
 from support.services import redis_database, require_redis
 from tasks.app import create_celery
 from tasks.publisher import CeleryPublisher
@@ -95,7 +95,7 @@ def test_priority_and_move_to_top(sqlite_url: str, publisher: CeleryPublisher) -
                        libraries={"lib": "auto"}, jobs_per_library=10)
     with session_scope(engine) as session:
         last = session.scalar(select(Job.id).order_by(Job.id.desc()))
-        jobs.move_to_top(session, [last])
+        job_actions.move_to_top(session, [last])
         dispatcher.dispatch(session, publisher)
     assert _messages("cpu")[0][0] == last
     engine.dispose()

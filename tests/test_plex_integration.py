@@ -317,3 +317,18 @@ def test_webhook_files_are_queued_from_plex_metadata_or_probed(control: Control,
     # A whole show announced at once: its other episodes become known, none twice.
     result = control.run(names.PLEX_INGEST, library_id, [], "500", "plex").result
     assert result["files"] == 3 and result["jobs"] == 0
+
+
+def test_a_cancelled_plex_scan_stops_and_keeps_what_it_wrote(control: Control, fake: FakePlex,
+                                                             tmp_path: Path) -> None:
+    nas = tmp_path / "nas"
+    materialize(fake, nas)
+    library_id = linked_library(control, fake, nas)
+    with session_scope(control.engine) as session:
+        run, _ = scanner.start_scan(session, library_id)
+        assert scanner.cancel_scan(session, run.id)
+    control.run(names.SCAN_LIBRARY, run.id)
+    with session_scope(control.engine) as session:
+        run = session.get(ScanRun, run.id)
+    assert run.status == "cancelled" and run.files_gone == 0
+    assert control.scan(library_id).status == "done"  # the lock is free again

@@ -7,7 +7,6 @@ instead of corrupting a job (DESIGN.md §4).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,6 @@ from sqlalchemy.orm import Session
 from codecshift import settings_store
 from codecshift.models import (
     ACTIVE_STATUSES,
-    AWAITING_APPROVAL,
     CANCELLED,
     DONE,
     FAILED,
@@ -39,10 +37,6 @@ from codecshift.models import (
 
 LOG_TAIL_LIMIT = 8000
 STAGE_STATUS = {"encoding": RUNNING, "verifying": VERIFYING, "replacing": REPLACING}
-
-
-class JobActionError(ValueError):
-    """A user action that does not apply to a job in its current state."""
 
 
 @dataclass
@@ -273,108 +267,6 @@ def _finish_healthcheck(job: Job, media: MediaFile | None, outcome: JobOutcome, 
         media.health = outcome.health
         media.health_message = outcome.reason or None
         media.health_checked_at = now
-
-
-# -- the user's actions -------------------------------------------------------
-
-
-def _jobs(session: Session, job_ids: Iterable[int]) -> list[Job]:
-    ids = list(job_ids)
-    jobs = list(session.scalars(select(Job).where(Job.id.in_(ids)))) if ids else []
-    found = {job.id for job in jobs}
-    missing = [job_id for job_id in ids if job_id not in found]
-    if missing:
-        raise JobActionError(f"job {missing[0]} does not exist")
-    return jobs
-
-
-def requeue(session: Session, job_ids: Sequence[int], reason: str = "requeued by user") -> list[int]:
-    """Put finished or stuck jobs back in the queue; live ones are left alone."""
-    changed = []
-    for job in _jobs(session, job_ids):
-        if job.status not in (FAILED, CANCELLED, SKIPPED, DONE):
-            continue
-        if job.kind == "transcode" and job.media_file_id is not None and _other_live(session, job):
-            continue
-        job.status = QUEUED
-        job.published_at = None
-        job.node = None
-        job.error = None
-        job.cancel_requested = False
-        job.cpu_fallback = False
-        job.queue = None
-        job.progress = 0.0
-        job.finished_at = None
-        add_event(session, job, "requeued", reason)
-        changed.append(job.id)
-    session.commit()
-    return changed
-
-
-def _other_live(session: Session, job: Job) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(Job).where(
-        Job.media_file_id == job.media_file_id, Job.kind == job.kind, Job.id != job.id,
-        Job.status.in_(LIVE_STATUSES))))
-
-
-def cancel(session: Session, job_ids: Sequence[int]) -> list[int]:
-    """Queued jobs end cancelled at once; running ones are asked to stop (the node
-    stops ffmpeg, removes the temporary file and reports cancelled)."""
-    changed = []
-    for job in _jobs(session, job_ids):
-        if job.status in (QUEUED, AWAITING_APPROVAL):
-            job.status = CANCELLED
-            job.finished_at = utcnow()
-            add_event(session, job, "cancelled", "cancelled by user")
-            changed.append(job.id)
-        elif job.status in (RUNNING, VERIFYING):
-            job.cancel_requested = True
-            add_event(session, job, "cancel_requested", "cancel requested by user")
-            changed.append(job.id)
-    session.commit()
-    return changed
-
-
-def delete(session: Session, job_ids: Sequence[int]) -> list[int]:
-    """Delete jobs that are not running; history rows keep their figures."""
-    changed = []
-    for job in _jobs(session, job_ids):
-        if job.status in ACTIVE_STATUSES:
-            raise JobActionError(f"job {job.id} is {job.status}; cancel it first")
-        session.delete(job)
-        changed.append(job.id)
-    session.commit()
-    return changed
-
-
-def approve(session: Session, job_ids: Sequence[int]) -> list[int]:
-    changed = []
-    for job in _jobs(session, job_ids):
-        if job.status == AWAITING_APPROVAL:
-            job.status = QUEUED
-            job.published_at = None
-            add_event(session, job, "approved", "approved by user")
-            changed.append(job.id)
-    session.commit()
-    return changed
-
-
-def move_to_top(session: Session, job_ids: Sequence[int]) -> list[int]:
-    """Give the jobs a priority above every other queued job, keeping their order."""
-    jobs = [job for job in _jobs(session, job_ids) if job.status in (QUEUED, AWAITING_APPROVAL)]
-    top = session.scalar(select(func.max(Job.priority)).where(Job.status == QUEUED)) or 0
-    for offset, job in enumerate(sorted(jobs, key=lambda j: j.id, reverse=True), start=1):
-        job.priority = top + offset
-    session.commit()
-    return [job.id for job in jobs]
-
-
-def set_priority(session: Session, job_ids: Sequence[int], priority: int) -> list[int]:
-    jobs = [job for job in _jobs(session, job_ids) if job.status in (QUEUED, AWAITING_APPROVAL)]
-    for job in jobs:
-        job.priority = priority
-    session.commit()
-    return [job.id for job in jobs]
 
 
 def node_settings(values: dict[str, Any]) -> dict[str, Any]:

@@ -120,8 +120,8 @@ class Intake:
         item = candidate.item
         rating_key = item.rating_key if item else None
         found = _stat(mapped.path)
-        if found is None or (item is not None and item.exists is False):
-            self._missing(candidate, previous, mapped, found is None)
+        if found is None:  # the disk decides: Plex's own "exists" flag is its view, not ours
+            self._missing(candidate, previous, mapped)
             return
         info, is_link = found
         if (previous is not None and previous.state not in ("gone", "missing")
@@ -160,14 +160,10 @@ class Intake:
         elif previous.state not in ("gone", "missing"):
             self.counters.changed += 1
 
-    def _missing(self, candidate: Candidate, previous: Known | None, mapped: pathmap.MappedPath,
-                 not_found: bool) -> None:
+    def _missing(self, candidate: Candidate, previous: Known | None, mapped: pathmap.MappedPath) -> None:
         self.counters.missing += 1
-        if not_found:
-            message = ("Plex lists this file but the control worker cannot find it: "
-                       + pathmap.describe_unreachable(candidate.path, mapped, library=self.library_name))
-        else:
-            message = "Plex reports that this file no longer exists; refresh the section in Plex"
+        message = ("Plex lists this file but the control worker cannot find it: "
+                   + pathmap.describe_unreachable(candidate.path, mapped, library=self.library_name))
         self.first_missing = self.first_missing or message
         if previous is not None and previous.state == "missing" and previous.decision == message:
             return
@@ -333,9 +329,10 @@ class PlexScanner:
                                                          finished_at=utcnow()))
         self.counters.gone = len(ids)
 
-    def _progress_and_cancelled(self, force: bool = False) -> bool:
+    def _progress_and_cancelled(self) -> bool:
+        """Write the counters and read the cancel flag, at most every PROGRESS_SECONDS."""
         now = time.monotonic()
-        if not force and now - self._last_progress < PROGRESS_SECONDS:
+        if now - self._last_progress < PROGRESS_SECONDS:
             return False
         self._last_progress = now
         with session_scope(self.engine) as session:

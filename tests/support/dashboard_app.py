@@ -20,9 +20,8 @@ from codecshift.db import engine_for, init_schema, session_scope
 from codecshift.models import History, Job, Library, MediaFile, Node, utcnow
 from codecshift.users import create_user
 from codecshift.version import read_version
-from support.services import require_redis
+from support.services import redis_database, require_redis
 
-REDIS_DB = 12
 PASSWORD = "correct horse battery"
 
 
@@ -128,14 +127,18 @@ def csrf_from(html: str) -> str:
 
 @contextmanager
 def dashboard_app(database_url: str, tmp_path: Path, *, auth: bool = True) -> Iterator[Dashboard]:
-    """The app factory over ``database_url`` with Redis db 12 as the broker (flushed around)."""
+    """The app factory over ``database_url`` with a Redis database of its own as the broker."""
+    with redis_database() as number:
+        yield from _dashboard(database_url, tmp_path, auth, number)
+
+
+def _dashboard(database_url: str, tmp_path: Path, auth: bool, number: int) -> Iterator[Dashboard]:
     from tasks.app import create_celery
     from web.app import create_app
 
-    redis = require_redis(REDIS_DB)
-    redis.flushdb()
+    redis = require_redis(number)
     config = load_settings({"CODECSHIFT_DATABASE_URL": database_url, "CODECSHIFT_SECRET_KEY": "test-secret",
-                            "CODECSHIFT_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+                            "CODECSHIFT_BROKER_URL": f"redis://127.0.0.1:6379/{number}",
                             "CODECSHIFT_DATA_DIR": str(tmp_path / "data"),
                             "CODECSHIFT_AUTH_ENABLED": "true" if auth else "false"})
     engine = engine_for(config.effective_database_url)
@@ -145,10 +148,7 @@ def dashboard_app(database_url: str, tmp_path: Path, *, auth: bool = True) -> It
         node_key = create_key(session, "test node", "node").secret
     app = create_app(config, engine=engine, celery_app=create_celery(config))
     app.config["TESTING"] = True
-    try:
-        yield Dashboard(app=app, engine=engine, admin_key=admin_key, node_key=node_key, redis=redis)
-    finally:
-        redis.flushdb()
+    yield Dashboard(app=app, engine=engine, admin_key=admin_key, node_key=node_key, redis=redis)
 
 
 def error_of(response: Any) -> dict[str, Any]:

@@ -5,18 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
-from codecshift.models import Job, JobEvent
+from codecshift.models import BulkOperation, Job, JobEvent
+from codecshift.services import job_actions, job_filters
 from codecshift.services import jobs as job_service
 from tasks import names
 from web.api import api_blueprint as bp
 from web.api.errors import ApiError, not_found
-from web.api.paths import inside_library, prefix_pattern
+from web.api.paths import inside_library
 from web.api.publishing import enqueue, request_dispatch
 from web.api.routing import api_route
-from web.api.schemas import BulkJobs, JobCall, JobQuery, Journal, PriorityBody, Progress, Recovered, Result
+from web.api.schemas import (
+    BulkJobs,
+    JobCall,
+    JobFilter,
+    JobQuery,
+    Journal,
+    PriorityBody,
+    Progress,
+    Recovered,
+    Result,
+)
 from web.extensions import db
+from web.security import principal_name
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -104,22 +116,7 @@ def job_recovered(job_id: int, body: Recovered) -> Any:
 def list_jobs(query: JobQuery) -> Any:
     """Filter by status, library, queue, node and kind; search the path; paged."""
     session = db()
-    stmt = select(Job)
-    if query.status:
-        stmt = stmt.where(Job.status == query.status)
-    if query.library_id:
-        stmt = stmt.where(Job.library_id == query.library_id)
-    if query.queue:
-        stmt = stmt.where(Job.queue == query.queue)
-    if query.node:
-        stmt = stmt.where(Job.node == query.node)
-    if query.kind:
-        stmt = stmt.where(Job.kind == query.kind)
-    if query.q:
-        stmt = stmt.where(Job.path.contains(query.q, autoescape=True))
-    if query.path:
-        folder = inside_library(session, query.path)
-        stmt = stmt.where(or_(Job.path == folder, Job.path.startswith(prefix_pattern(folder), autoescape=True)))
+    stmt = job_filters.filtered(select(Job), checked_filter(session, query))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.scalars(stmt.order_by(Job.priority.desc(), Job.id.desc())
                            .offset((query.page - 1) * query.per_page).limit(query.per_page))
@@ -139,19 +136,46 @@ def get_job(job_id: int) -> Any:
          "log_tail": e.log_tail, "at": e.created_at.isoformat()} for e in events]})
 
 
-ACTIONS = {
-    "requeue": job_service.requeue,
-    "cancel": job_service.cancel,
-    "delete": job_service.delete,
-    "approve": job_service.approve,
-    "move_to_top": job_service.move_to_top,
-}
+def checked_filter(session: Any, query: JobFilter) -> dict[str, Any]:
+    values = {field: getattr(query, field) for field in job_filters.FILTER_FIELDS}
+    if values["path"]:
+        values["path"] = inside_library(session, values["path"])
+    return values
 
 
-@api_route(bp, "/jobs/actions", ("POST",), summary="Act on many jobs", role="admin", tag="jobs", body=BulkJobs)
+@api_route(bp, "/jobs/actions", ("POST",), summary="Act on many jobs", role="admin", tag="jobs", body=BulkJobs,
+           responses={202: "A filter-wide operation was started", 404: "An id does not exist",
+                      409: "The action does not apply (e.g. delete of a running job)"})
 def bulk_job_action(body: BulkJobs) -> Any:
-    """requeue, cancel, delete, approve or move_to_top; answers which jobs changed."""
-    return _act(body.action, body.ids)
+    """requeue, cancel, delete, approve or move_to_top. With `ids`: done at once, answers which
+    jobs changed. With `filter`: every matching job, on the control worker; answers 202 and the
+    operation to poll at /api/operations/{id}."""
+    if (body.ids is None) == (body.filter is None):
+        raise ApiError(400, "validation_error", "ids: send either ids or filter", field="ids")
+    if body.ids is not None:
+        return _act(body.action, body.ids)
+    session = db()
+    values = checked_filter(session, body.filter)
+    operation = job_actions.start_operation(session, body.action, values, principal_name())
+    enqueue(names.BULK_OPERATION, [operation.id])
+    return jsonify({"operation": operation_json(operation)}), 202
+
+
+@api_route(bp, "/operations/<int:operation_id>", ("GET",), summary="A filter-wide operation's progress",
+           role="read", tag="jobs")
+def get_operation(operation_id: int) -> Any:
+    operation = db().get(BulkOperation, operation_id)
+    if operation is None:
+        raise not_found("operation", operation_id)
+    return jsonify(operation_json(operation))
+
+
+def operation_json(operation: BulkOperation) -> dict[str, Any]:
+    return {"id": operation.id, "action": operation.action, "filter": operation.filter,
+            "status": operation.status, "total": operation.total, "changed": operation.changed,
+            "message": operation.message, "requested_by": operation.requested_by,
+            "created_at": operation.created_at.isoformat(),
+            "finished_at": operation.finished_at.isoformat() if operation.finished_at else None}
 
 
 @api_route(bp, "/jobs/<int:job_id>/<any(requeue,cancel,delete,approve,move_to_top):action>", ("POST",),
@@ -162,8 +186,8 @@ def job_action(job_id: int, action: str) -> Any:
 
 def _act(action: str, ids: list[int]) -> Any:
     try:
-        changed = ACTIONS[action](db(), ids)
-    except job_service.JobActionError as exc:
+        changed = job_actions.ACTION_FUNCTIONS[action](db(), ids)
+    except job_actions.JobActionError as exc:
         status = 404 if "does not exist" in str(exc) else 409
         raise ApiError(status, "not_found" if status == 404 else "conflict", str(exc)) from None
     if action in ("requeue", "approve", "move_to_top"):
@@ -175,7 +199,7 @@ def _act(action: str, ids: list[int]) -> Any:
            tag="jobs", body=PriorityBody)
 def set_job_priority(job_id: int, body: PriorityBody) -> Any:
     try:
-        changed = job_service.set_priority(db(), [job_id], body.priority)
-    except job_service.JobActionError as exc:
+        changed = job_actions.set_priority(db(), [job_id], body.priority)
+    except job_actions.JobActionError as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     return jsonify({"changed": changed})

@@ -103,7 +103,7 @@ class Recovered(JobCall):
 # -- jobs, for people ----------------------------------------------------------
 
 
-class JobQuery(Page):
+class JobFilter(Strict):
     status: Literal[JOB_STATUSES] | None = None  # type: ignore[valid-type]
     library_id: int | None = Field(None, ge=1)
     queue: str | None = Field(None, max_length=16)
@@ -114,9 +114,16 @@ class JobQuery(Page):
                              "jobs of that file or under that folder")
 
 
+class JobQuery(JobFilter, Page):
+    """The job filter, paged."""
+
+
 class BulkJobs(Strict):
     action: Literal["requeue", "cancel", "delete", "approve", "move_to_top"]
-    ids: list[StrictInt] = Field(min_length=1, max_length=10_000)
+    ids: list[StrictInt] | None = Field(None, min_length=1, max_length=10_000,
+                                        description="Act on these jobs now (200)")
+    filter: JobFilter | None = Field(None, description="Act on every job matching this filter, on the "
+                                     "control worker (202 with an operation id)")
 
 
 class PriorityBody(Strict):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 from flask import abort
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codecshift.models import ACTIVE_STATUSES, JOB_STATUSES, Job, JobEvent, Library, Node
+from codecshift.services import job_filters
 from codecshift.services.publisher import TRANSCODE_QUEUES
 from web.api.errors import ApiError
 from web.api.failures_api import failures_page, tail
 from web.api.history_schemas import FailuresQuery
+from web.api.jobs_api import checked_filter
 from web.api.paging import count_rows
-from web.api.paths import inside_library, prefix_pattern
 from web.api.schemas import JobQuery
 from web.api.status_api import expected_encoder
 from web.dashboard import dashboard_blueprint as bp
@@ -36,16 +39,7 @@ ACTION_LABELS = {"requeue": "Requeue", "cancel": "Cancel", "delete": "Delete", "
 
 def jobs_page(session: Session, query: JobQuery) -> tuple[list[Job], int]:
     """One page of jobs, highest priority then newest first, and how many match."""
-    stmt = select(Job)
-    for column, value in ((Job.status, query.status), (Job.library_id, query.library_id),
-                          (Job.queue, query.queue), (Job.node, query.node), (Job.kind, query.kind)):
-        if value:
-            stmt = stmt.where(column == value)
-    if query.q:
-        stmt = stmt.where(Job.path.contains(query.q, autoescape=True))
-    if query.path:
-        folder = inside_library(session, query.path)
-        stmt = stmt.where(or_(Job.path == folder, Job.path.startswith(prefix_pattern(folder), autoescape=True)))
+    stmt = job_filters.filtered(select(Job), checked_filter(session, query))
     total = count_rows(session, stmt)
     rows = session.scalars(stmt.order_by(Job.priority.desc(), Job.id.desc())
                            .offset((query.page - 1) * query.per_page).limit(query.per_page))
@@ -73,7 +67,9 @@ def jobs() -> Any:
 
     def context() -> dict[str, Any]:
         busy = any(job.status in ACTIVE_STATUSES for job in rows)
+        active_filter = {k: v for k, v in query.model_dump(include=set(job_filters.FILTER_FIELDS)).items() if v}
         return {"rows": rows, "query": query, "error": error, "p": pages(query.page, query.per_page, total),
+                "total": total, "filter_json": json.dumps(active_filter),
                 "row_actions": ROW_ACTIONS, "labels": ACTION_LABELS, "encoder_of": expected_encoder,
                 "refresh_ms": 2000 if busy else 5000, **_choices(session)}
 
@@ -106,7 +102,9 @@ def failures() -> Any:
     rows, total = failures_page(session, query)
 
     def context() -> dict[str, Any]:
+        active_filter = {k: v for k, v in query.model_dump(include=set(job_filters.FILTER_FIELDS)).items() if v}
         return {"rows": rows, "query": query, "error": error, "p": pages(query.page, query.per_page, total),
+                "total": total, "filter_json": json.dumps(active_filter),
                 "tail": tail, "refresh_ms": 10000, **_choices(session)}
 
     return live_page("dashboard/failures.html", "dashboard/_failures_live.html", context)

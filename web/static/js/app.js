@@ -212,8 +212,36 @@
       });
   }
 
+  // Acting on every job matching the filter runs on the control worker: the API answers
+  // 202 with an operation, polled here until it is done.
+  function onFilterAction(button) {
+    if (!window.confirm(button.getAttribute("data-confirm"))) { return; }
+    button.disabled = true;
+    var body = {action: button.getAttribute("data-filter-action"), filter: JSON.parse(button.getAttribute("data-filter"))};
+    api("POST", "/api/jobs/actions", body).then(function (result) {
+      if (!result.ok) { toast(errorText(result), "error"); button.disabled = false; return; }
+      var id = result.data.operation.id;
+      toast("Started on the control worker (operation " + id + ")", "ok");
+      var poll = function () {
+        api("GET", "/api/operations/" + id).then(function (answer) {
+          if (answer.ok && (answer.data.status === "done" || answer.data.status === "failed")) {
+            toast(answer.data.action + ": " + answer.data.changed + " of " + answer.data.total + " jobs changed",
+                  answer.data.status === "done" ? "ok" : "error");
+            button.disabled = false;
+            refreshAll();
+          } else {
+            window.setTimeout(poll, 1000);
+          }
+        });
+      };
+      window.setTimeout(poll, 500);
+    });
+  }
+
   document.addEventListener("click", function (event) {
     var target = event.target;
+    var filterButton = target.closest("[data-filter-action]");
+    if (filterButton) { event.preventDefault(); onFilterAction(filterButton); return; }
     var apiButton = target.closest("[data-api]");
     if (apiButton) { event.preventDefault(); onApiButton(apiButton); return; }
     var bulk = target.closest("[data-bulk-action]");
