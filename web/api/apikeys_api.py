@@ -19,7 +19,7 @@ from web.extensions import db
 
 class ApiKeyBody(Strict):
     name: str = Field(min_length=1, max_length=200)
-    role: Literal["node", "webhook", "admin"] = "node"
+    role: Literal["node", "metrics", "webhook", "admin"] = "node"
 
 
 @api_route(bp, "/apikeys", ("GET",), summary="List API keys", role="admin", tag="security")
