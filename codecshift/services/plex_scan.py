@@ -33,7 +33,7 @@ from codecshift.media.decide import decide
 from codecshift.media.probe import MediaInfo, ProbeError, StreamInfo, probe
 from codecshift.models import AWAITING_APPROVAL, QUEUED, Job, Library, MediaFile, ScanRun, utcnow
 from codecshift.plex import PlexError, PlexMediaItem
-from codecshift.services import plex_link
+from codecshift.services import plex_link, scan_runs
 from codecshift.services.scanner import ScanCounters, ScanError, create_jobs
 
 log = logging.getLogger(__name__)
@@ -319,15 +319,7 @@ class PlexScanner:
             if row.rating_key is None and _stat(pathmap.to_local(path, self.intake.mappings).path) is not None:
                 continue  # from a webhook, still on disk: Plex has not listed it yet
             ids.append(row.id)
-        with session_scope(self.engine) as session:
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start:start + 1000]
-                session.execute(update(MediaFile).where(MediaFile.id.in_(chunk))
-                                .values(state="gone", updated_at=utcnow()))
-                session.execute(update(Job).where(Job.media_file_id.in_(chunk), Job.status.in_(
-                    (QUEUED, AWAITING_APPROVAL))).values(status="cancelled", error="the file is gone from Plex",
-                                                         finished_at=utcnow()))
-        self.counters.gone = len(ids)
+        self.counters.gone = scan_runs.mark_gone(self.engine, ids, "the file is gone from Plex")
 
     def _progress_and_cancelled(self) -> bool:
         """Write the counters and read the cancel flag, at most every PROGRESS_SECONDS."""
@@ -335,20 +327,10 @@ class PlexScanner:
         if now - self._last_progress < PROGRESS_SECONDS:
             return False
         self._last_progress = now
-        with session_scope(self.engine) as session:
-            session.execute(update(ScanRun).where(ScanRun.id == self.scan_id).values(**self._counter_values()))
-            return bool(session.scalar(select(ScanRun.cancel_requested).where(ScanRun.id == self.scan_id)))
-
-    def _counter_values(self) -> dict[str, Any]:
-        c = self.counters
-        return {"files_seen": c.seen, "files_new": c.new, "files_changed": c.changed, "files_gone": c.gone,
-                "files_probed": c.probed, "jobs_created": c.jobs}
+        return scan_runs.write_progress(self.engine, self.scan_id, self.counters)
 
     def _finish(self, status: str, message: str | None) -> None:
-        with session_scope(self.engine) as session:
-            session.execute(update(ScanRun).where(ScanRun.id == self.scan_id).values(
-                status=status, finished_at=utcnow(), message=message, **self._counter_values()))
-            session.execute(update(Library).where(Library.id == self.library.id).values(last_scan_at=utcnow()))
+        scan_runs.finish(self.engine, self.scan_id, self.library.id, status, message, self.counters)
 
 
 def run_plex_scan(engine: Engine, scan_id: int) -> PlexScanCounters:

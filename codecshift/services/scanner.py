@@ -35,6 +35,7 @@ from codecshift.models import (
     ScanRun,
     utcnow,
 )
+from codecshift.services import scan_runs
 
 VIDEO_EXTENSIONS = frozenset({
     ".mkv", ".mp4", ".m4v", ".avi", ".mov", ".wmv", ".ts", ".m2ts", ".mts", ".webm", ".mpg", ".mpeg",
@@ -257,34 +258,15 @@ class Scanner:
         self.counters.jobs += create_jobs(session, self.library_id, decisions)
 
     def _mark_gone(self, ids: list[int]) -> None:
-        if not ids:
-            return
-        with session_scope(self.engine) as session:
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start:start + 1000]
-                session.execute(update(MediaFile).where(MediaFile.id.in_(chunk))
-                                .values(state="gone", updated_at=utcnow()))
-                session.execute(update(Job).where(Job.media_file_id.in_(chunk), Job.status.in_(
-                    (QUEUED, AWAITING_APPROVAL))).values(status="cancelled", error="the file is gone",
-                                                         finished_at=utcnow()))
-        self.counters.gone = len(ids)
+        if ids:
+            self.counters.gone = scan_runs.mark_gone(self.engine, ids, "the file is gone")
 
     def _progress_and_cancelled(self) -> bool:
-        with session_scope(self.engine) as session:
-            session.execute(update(ScanRun).where(ScanRun.id == self.scan_id).values(**self._counter_values()))
-            return bool(session.scalar(select(ScanRun.cancel_requested).where(ScanRun.id == self.scan_id)))
-
-    def _counter_values(self) -> dict[str, Any]:
-        c = self.counters
-        return {"files_seen": c.seen, "files_new": c.new, "files_changed": c.changed, "files_gone": c.gone,
-                "files_probed": c.probed, "jobs_created": c.jobs}
+        return scan_runs.write_progress(self.engine, self.scan_id, self.counters)
 
     def _finish(self, status: str, message: str | None) -> None:
-        with session_scope(self.engine) as session:
-            session.execute(update(ScanRun).where(ScanRun.id == self.scan_id).values(
-                status=status, finished_at=utcnow(), message=message, total=self.counters.seen,
-                **self._counter_values()))
-            session.execute(update(Library).where(Library.id == self.library_id).values(last_scan_at=utcnow()))
+        scan_runs.finish(self.engine, self.scan_id, self.library_id, status, message, self.counters,
+                         total=self.counters.seen)
 
 
 def create_jobs(session: Session, library_id: int, decisions: Mapping[str, Any]) -> int:

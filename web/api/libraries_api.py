@@ -203,8 +203,17 @@ def healthcheck_library(library_id: int) -> Any:
 def list_files(library_id: int, query: FilesQuery) -> Any:
     """Filter by state or health (ok, corrupt, unchecked); search the path; paged."""
     session = db()
-    library = _library(library_id)
-    stmt = select(MediaFile).where(MediaFile.library_id == library_id)
+    stmt = files_statement(session, _library(library_id), query)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.scalars(stmt.order_by(MediaFile.path).offset((query.page - 1) * query.per_page)
+                           .limit(query.per_page))
+    return jsonify({"items": [file_json(f) for f in rows], "page": query.page, "per_page": query.per_page,
+                    "total": total})
+
+
+def files_statement(session: Any, library: Library, query: FilesQuery) -> Any:
+    """The library's files narrowed by the query; a path outside the library is a 400."""
+    stmt = select(MediaFile).where(MediaFile.library_id == library.id)
     if query.state:
         stmt = stmt.where(MediaFile.state == query.state)
     if query.health == "unchecked":
@@ -217,11 +226,7 @@ def list_files(library_id: int, query: FilesQuery) -> Any:
         folder = inside_library(session, query.path, [library])
         stmt = stmt.where(or_(MediaFile.path == folder,
                               MediaFile.path.startswith(prefix_pattern(folder), autoescape=True)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = session.scalars(stmt.order_by(MediaFile.path).offset((query.page - 1) * query.per_page)
-                           .limit(query.per_page))
-    return jsonify({"items": [file_json(f) for f in rows], "page": query.page, "per_page": query.per_page,
-                    "total": total})
+    return stmt
 
 
 def file_json(media: MediaFile) -> dict[str, Any]:

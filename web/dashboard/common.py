@@ -3,7 +3,6 @@ query validation and paging."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import BadRequest
 
 from codecshift.version import read_version
+from web.api.conditional import with_etag
 from web.extensions import infra
 
 M = TypeVar("M", bound=BaseModel)
@@ -90,14 +90,7 @@ def parse_args(model: type[M]) -> tuple[M, str | None]:
 
 
 def etagged(html: str, status: int = 200) -> Any:
-    etag = hashlib.blake2b(html.encode(), digest_size=12).hexdigest()
-    if request.if_none_match.contains(etag):
-        response = current_app.response_class(status=304)
-    else:
-        response = current_app.response_class(html, status=status, mimetype="text/html")
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    return with_etag(html.encode(), "text/html", status)
 
 
 def live_page(template: str, partial: str, context: Callable[[], dict[str, Any]], status: int = 200) -> Any:

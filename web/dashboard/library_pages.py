@@ -17,9 +17,8 @@ from codecshift.models import SCAN_LIVE_STATUSES, Library, MediaFile, ScanRun
 from codecshift.services import scanner
 from tasks import names
 from web.api.errors import ApiError
-from web.api.libraries_api import file_json, scan_json
+from web.api.libraries_api import file_json, files_statement, scan_json
 from web.api.paging import count_rows
-from web.api.paths import inside_library, prefix_pattern
 from web.api.publishing import enqueue
 from web.api.schemas import FilesQuery
 from web.dashboard import dashboard_blueprint as bp
@@ -181,23 +180,12 @@ def libraries_files(library_id: int) -> Any:
     session = db()
     library = _library_or_404(library_id)
     query, error = parse_args(FilesQuery)
-    stmt = select(MediaFile).where(MediaFile.library_id == library_id)
-    if query.state:
-        stmt = stmt.where(MediaFile.state == query.state)
-    if query.health == "unchecked":
-        stmt = stmt.where(MediaFile.health.is_(None))
-    elif query.health:
-        stmt = stmt.where(MediaFile.health == query.health)
-    if query.q:
-        stmt = stmt.where(MediaFile.path.contains(query.q, autoescape=True))
     status = 200
-    if query.path:
-        try:
-            folder = inside_library(session, query.path, [library])
-            stmt = stmt.where(MediaFile.path.startswith(prefix_pattern(folder), autoescape=True)
-                              | (MediaFile.path == folder))
-        except ApiError as exc:
-            error, status = exc.message, 400
+    try:
+        stmt = files_statement(session, library, query)
+    except ApiError as exc:
+        error, status = exc.message, 400
+        stmt = files_statement(session, library, query.model_copy(update={"path": None}))
     total = count_rows(session, stmt)
     rows = session.scalars(stmt.order_by(MediaFile.path).offset((query.page - 1) * query.per_page)
                            .limit(query.per_page))
