@@ -7,11 +7,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+# (path, lavfi source, seconds): busy pictures, so HEVC has something to save.
 SAMPLES = (
-    ("Movies/Big Test Pattern (2024)/Big Test Pattern (2024).mkv", "testsrc2", "640x360", 6),
-    ("Movies/Colour Bars (2023)/Colour Bars (2023).mp4", "smptehdbars", "640x360", 6),
-    ("TV/Signal Show/Season 01/Signal Show - S01E01.mkv", "testsrc", "480x270", 5),
-    ("TV/Signal Show/Season 01/Signal Show - S01E02.mkv", "rgbtestsrc", "480x270", 5),
+    ("Movies/Big Test Pattern (2024)/Big Test Pattern (2024).mkv", "testsrc2=size=640x360:rate=25", 6),
+    ("Movies/Mandelbrot (2023)/Mandelbrot (2023).mp4", "mandelbrot=size=640x360:rate=25", 6),
+    ("TV/Signal Show/Season 01/Signal Show - S01E01.mkv", "cellauto=size=480x270:rate=25", 5),
+    ("TV/Signal Show/Season 01/Signal Show - S01E02.mkv",
+     "life=size=480x270:mold=10:rate=25:ratio=0.1:death_color=#C83232:life_color=#00ff00", 5),
 )
 
 # Tiny clips would be skipped by the real defaults (50 MB, 60 s); the sample
@@ -30,7 +32,7 @@ def generate(folder: Path) -> list[Path]:
     if ffmpeg is None:
         raise SampleError("ffmpeg is not installed (Debian: apt-get install ffmpeg)")
     made = []
-    for relative, source, size, seconds in SAMPLES:
+    for relative, source, seconds in SAMPLES:
         target = folder / relative
         made.append(target)
         if target.exists():
@@ -38,8 +40,8 @@ def generate(folder: Path) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(".partial-" + target.name)
         args = [ffmpeg, "-hide_banner", "-v", "error", "-y",
-                "-f", "lavfi", "-i", f"{source}=size={size}:rate=25:duration={seconds}",
-                "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+                "-f", "lavfi", "-i", source, "-t", str(seconds),
+                "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-t", str(seconds),
                 "-c:v", "libx264", "-preset", "ultrafast", "-qp", "16", "-pix_fmt", "yuv420p",
                 "-c:a", "aac", "-b:a", "96k", "-metadata:s:a:0", "language=eng",
                 "-f", "mp4" if target.suffix == ".mp4" else "matroska", str(partial)]

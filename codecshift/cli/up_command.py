@@ -124,17 +124,16 @@ def up(library_path: Path | None, port: int | None) -> None:
     click.echo(f"  Library:   {library_path} (scan started)")
     click.echo(f"  Logs:      {log_dir}/")
     click.echo("Press Ctrl-C to stop.")
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    try:
-        while not stopping:
-            dead = [name for name, child in children.items() if child.poll() is not None]
-            if dead:
-                _stop(children)
-                raise CliError(f"the {dead[0]} process stopped (exit {children[dead[0]].returncode}); "
-                               f"see {log_dir / (dead[0] + '.log')}")
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+    stopping: list[int] = []
+    # Installed explicitly: a shell may start us with SIGINT ignored (a background job).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda number, _frame: stopping.append(number))
+    while not stopping:
+        dead = [name for name, child in children.items() if child.poll() is not None]
+        if dead:
+            _stop(children)
+            raise CliError(f"the {dead[0]} process stopped (exit {children[dead[0]].returncode}); "
+                           f"see {log_dir / (dead[0] + '.log')}")
+        time.sleep(0.5)
     click.echo("Stopping ...")
     _stop(children)
