@@ -318,7 +318,9 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(128))
-    role: Mapped[str] = mapped_column(String(16), default="node")  # node | admin
+    role: Mapped[str] = mapped_column(String(16), default="node")  # node | metrics | webhook | admin
+    # A node key is bound to the node name it first registers; it then acts only as that node.
+    node_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()

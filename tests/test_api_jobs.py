@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from codecshift.apikeys import create_key
+from codecshift.db import session_scope
 from support.dashboard_app import Dashboard, dashboard_app, error_of
 
 
@@ -151,6 +153,15 @@ def test_node_calls_validate_and_refuse_stale_attempts(dash: Dashboard, lib: tup
     dash.node("node-a")
     job = dash.job(str(root / "a.mkv"), "queued", library, queue="cpu")
     key = dash.node_key
+    with session_scope(dash.engine) as session:  # a fresh key, bound by its first registration
+        key = create_key(session, "fresh node", "node").secret
+    assert dash.api("POST", f"/api/jobs/{job}/claim", key=key, json={"node": "node-a", "attempt": 0}).status_code \
+        == 403, "a node key that never registered acts as no node"
+    registration = {"name": "node-a", "hostname": "a.local", "version": "x", "queues": ["cpu"],
+                    "capabilities": {"families": {"cpu": ["hevc"]}}, "concurrency": {"cpu": 1}}
+    assert dash.api("POST", "/api/nodes/register", key=key, json=registration).status_code == 200
+    other = dash.api("POST", "/api/nodes/register", key=key, json={**registration, "name": "node-b"})
+    assert other.status_code == 403 and "belongs to node node-a" in error_of(other)["message"]
     assert error_of(dash.api("POST", f"/api/jobs/{job}/claim", key=key, json={"attempt": 0}))["field"] == "node"
     assert error_of(dash.api("POST", f"/api/jobs/{job}/claim", key=key,
                              json={"node": "node-a", "attempt": "0"}))["field"] == "attempt"
@@ -168,7 +179,15 @@ def test_node_calls_validate_and_refuse_stale_attempts(dash: Dashboard, lib: tup
     assert dash.api("POST", f"/api/jobs/{job}/progress", key=key,
                     json={**progress, "attempt": attempt + 1}).get_json()["accepted"] is False
     assert dash.api("PUT", f"/api/jobs/{job}/journal", key=key,
-                    json={"node": "node-b", "attempt": attempt, "journal": {}}).status_code == 409
+                    json={"node": "node-b", "attempt": attempt, "journal": {}}).status_code == 403
+    forged = {"tag": f"job{job}-a{attempt}", "source": str(root / "a.mkv"), "temp": "/etc/hostname",
+              "journal_file": "/etc/passwd"}
+    refused = dash.api("PUT", f"/api/jobs/{job}/journal", key=key,
+                       json={"node": "node-a", "attempt": attempt, "journal": forged})
+    assert refused.status_code == 400 and error_of(refused)["code"] == "invalid_journal"
+    escaped = dash.api("POST", f"/api/jobs/{job}/result", key=key, json={
+        "node": "node-a", "attempt": attempt, "status": "done", "output_path": "/etc/shadow"})
+    assert escaped.status_code == 400 and error_of(escaped)["field"] == "output_path"
     assert error_of(dash.api("PUT", f"/api/jobs/{job}/journal", key=key,
                              json={"node": "node-a", "attempt": attempt, "journal": []}))["field"] == "journal"
     result = {"node": "node-a", "attempt": attempt, "status": "failed", "reason": "boom", "stage": "verifying"}

@@ -53,7 +53,8 @@ def test_node_endpoints_refuse_bad_input_unknown_nodes_and_wrong_roles(dash: Das
         response = dash.api("POST", "/api/nodes/register", key=key, json=body)
         assert response.status_code == 400, body
         assert error_of(response)["field"] == field, body
-    assert error_of(dash.api("POST", "/api/nodes/ghost/heartbeat", key=key, json={}))["code"] == "not_found"
+    assert error_of(dash.api("POST", "/api/nodes/ghost/heartbeat", key=dash.admin_key, json={}))["code"] == "not_found"
+    assert error_of(dash.api("POST", "/api/nodes/ghost/heartbeat", key=key, json={}))["code"] == "forbidden"
     assert dash.api("POST", "/api/nodes/ghost/heartbeat", key=key,
                     json={"current_jobs": [{"job_id": "1", "attempt": 1}]}).status_code == 400
     assert dash.api("GET", "/api/nodes/ghost").status_code == 404

@@ -60,7 +60,7 @@ def test_stale_jobs_are_requeued_then_failed_after_max_attempts(database_url: st
     engine.dispose()
 
 
-def _interrupted_replacement(tmp_path: Path, h264_clip: Path) -> tuple[Path, dict]:
+def _interrupted_replacement(tmp_path: Path, h264_clip: Path, job_id: int = 1) -> tuple[Path, dict]:
     """Run the real pipeline and stop it right after the first replacement step was journaled."""
     source = tmp_path / "media" / "movie.mkv"
     source.parent.mkdir(parents=True)
@@ -76,19 +76,22 @@ def _interrupted_replacement(tmp_path: Path, h264_clip: Path) -> tuple[Path, dic
 
     settings = {**settings_store.registry.defaults(), **TEST_SETTINGS}
     result = transcode_file(TranscodeRequest(source=source, settings=settings, family="cpu", codec="hevc",
-                                             tag=tempfiles.job_tag(7, 1)), Hooks(persist_journal=persist))
+                                             tag=tempfiles.job_tag(job_id, 1)), Hooks(persist_journal=persist))
     assert result.status == "failed"
     return source, journals[0]
 
 
 def test_replacing_journal_of_a_silent_node_is_reconciled(sqlite_url: str, tmp_path: Path, h264_clip: Path) -> None:
-    source, journal = _interrupted_replacement(tmp_path, h264_clip)
-    before = source.read_bytes()
     engine = _engine(sqlite_url)
     with session_scope(engine) as session:
         job = _running_job(session, "gone", 1, silent_for=600, status="replacing")
-        job.journal = journal
         job_id = job.id
+    source, journal = _interrupted_replacement(tmp_path, h264_clip, job_id)
+    before = source.read_bytes()
+    with session_scope(engine) as session:
+        job = session.get(Job, job_id)
+        job.path = str(source)
+        job.journal = journal
     with session_scope(engine) as session:
         outcomes = maintenance.reconcile_journals(session)
     assert outcomes[job_id] in ("rolled_back", "rolled_forward")

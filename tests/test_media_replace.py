@@ -22,7 +22,7 @@ import pytest
 
 from codecshift.media.commands import build_command
 from codecshift.media.faults import ENV, EXIT_CODE
-from codecshift.media.journal import new_journal, write_journal
+from codecshift.media.journal import JournalError, new_journal, write_journal
 from codecshift.media.probe import probe
 from codecshift.media.replace import ReplaceError, keep_path_for, recover, recover_folder, replace_file
 from codecshift.media.runner import run_ffmpeg
@@ -264,10 +264,24 @@ def test_an_unwritable_keep_folder_fails_before_anything_moves(tmp_path: Path, m
 
 
 def test_recover_refuses_a_folder_it_cannot_see(tmp_path: Path) -> None:
-    journal = new_journal(tmp_path / "elsewhere" / "a.mkv", tmp_path / "elsewhere" / "t.mkv", TAG,
-                          source_size=1, source_mtime_ns=1)
+    source = tmp_path / "elsewhere" / "a.mkv"
+    journal = new_journal(source, temp_path_for(source, TAG, ".mkv"), TAG, source_size=1, source_mtime_ns=1)
     with pytest.raises(FileNotFoundError):
         recover(journal)
+
+
+def test_recover_refuses_a_journal_naming_files_that_are_not_its_own(tmp_path: Path, media: dict[str, Path]) -> None:
+    victim = tmp_path / "precious.db"
+    victim.write_bytes(b"not media")
+    source = tmp_path / "a.mkv"
+    source.write_bytes(b"original")
+    for key, value in (("temp", str(victim)), ("journal_file", str(victim)), ("hold", str(victim)),
+                       ("final", str(tmp_path / "other.mkv")), ("source", str(tmp_path / "x" / ".." / "a.mkv"))):
+        journal = new_journal(source, temp_path_for(source, TAG, ".mkv"), TAG, source_size=8, source_mtime_ns=1)
+        journal[key] = value
+        with pytest.raises(JournalError):
+            recover(journal)
+    assert victim.read_bytes() == b"not media" and source.read_bytes() == b"original"
 
 
 def test_a_new_file_at_the_source_path_is_a_conflict_not_a_loss(tmp_path: Path, media: dict[str, Path]) -> None:

@@ -23,9 +23,10 @@ from flask import Flask, abort, g, has_request_context, redirect, request, sessi
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import AnonymousUserMixin, LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
+from sqlalchemy import select, update
 
 from codecshift.apikeys import verify_key
-from codecshift.models import User
+from codecshift.models import ApiKey, User
 from web.extensions import SETTINGS_KEY, db, infra
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class Principal:
     kind: str  # key | user | anonymous
     name: str
     role: str  # node | admin | user
+    key_id: int | None = None
+    node_name: str | None = None  # the node a node key is bound to (at its first registration)
 
 
 class LoginUser:
@@ -208,7 +211,7 @@ def authorize_api_request(role: str) -> Principal | None:
         key = verify_key(db(), supplied.strip())
         if key is None:
             raise _api_error(401, "unauthorized", "the API key is wrong or revoked")
-        principal = Principal("key", key.name, key.role)
+        principal = Principal("key", key.name, key.role, key_id=key.id, node_name=key.node_name)
     elif current_user.is_authenticated:
         principal = Principal("user", current_user.username, "admin" if current_user.is_admin else "user")
         if request.method not in SAFE_METHODS:
@@ -285,3 +288,32 @@ def admin_required_page(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def require_node(name: str, *, binding: bool = False) -> None:
+    """A node key acts only as the node it is bound to; the registration (``binding``)
+    binds a fresh key to the name it registers. Admin keys and people may act for any."""
+    principal = g.get("principal")
+    if principal is None or principal.kind != "key" or principal.role != "node":
+        return
+    if principal.node_name == name:
+        return
+    if principal.node_name is None and binding:
+        bind_node_key(principal.key_id, name)
+        return
+    if principal.node_name is None:
+        raise _api_error(403, "forbidden", "this node key is not registered yet: register first")
+    raise _api_error(403, "forbidden", f"this key belongs to node {principal.node_name}, not {name}")
+
+
+def bind_node_key(key_id: int | None, name: str) -> None:
+    """Bind a node key to its node at the first registration (a conditional update, so two
+    registrations racing with one key cannot both win)."""
+    session = db()
+    result = session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.node_name.is_(None))
+                             .values(node_name=name))
+    session.commit()
+    if result.rowcount != 1:
+        current = session.scalar(select(ApiKey.node_name).where(ApiKey.id == key_id))
+        if current != name:
+            raise _api_error(403, "forbidden", f"this key belongs to node {current}, not {name}")

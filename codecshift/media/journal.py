@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from codecshift.media.faults import fault_point
-from codecshift.media.tempfiles import journal_path_for, role_of
+from codecshift.media.tempfiles import QUARANTINE_DIR, journal_path_for, parse_tag, role_of
 
 VERSION = 1
 
@@ -124,3 +124,54 @@ def find_journals(folder: Path | str) -> list[Path]:
     except OSError:
         return []
     return [Path(folder) / name for name in names if role_of(name) == "journal"]
+
+
+class JournalError(ValueError):
+    """A journal whose paths do not belong to its own job: never acted on."""
+
+
+def _inside(path: str, folder: str) -> bool:
+    clean = os.path.normpath(path)
+    return clean == folder or clean.startswith(folder.rstrip("/") + "/")
+
+
+def validate_journal(journal: dict[str, Any], *, source: str | None = None, tag: str | None = None,
+                     backup_folder: str | None = None, any_keep_folder: bool = False) -> None:
+    """Check that every path a journal names is one this job may touch, before anything
+    acts on it: the temporary output, held original and journal file sit beside the
+    source and carry the job's tag; the final path is the source's, or its name with
+    another extension, in the same folder; a kept original goes to the quarantine beside
+    it or under the backup folder. ``source``, ``tag`` and ``backup_folder`` are what
+    the caller expects (the job's path as the node sees it, its tag, the setting);
+    ``any_keep_folder`` is for recovery on a machine that does not know the setting."""
+    if not isinstance(journal, dict):
+        raise JournalError("the journal is not an object")
+    journal_tag = journal.get("tag")
+    if not isinstance(journal_tag, str) or (tag is not None and journal_tag != tag):
+        raise JournalError(f"the journal's tag {journal_tag!r} is not this job's ({tag})")
+    src = journal.get("source")
+    if not isinstance(src, str) or not os.path.isabs(src) or os.path.normpath(src) != src:
+        raise JournalError(f"the journal's source {src!r} is not a clean absolute path")
+    if source is not None and src != os.path.normpath(source):
+        raise JournalError(f"the journal's source {src} is not this job's file {source}")
+    folder = os.path.dirname(src)
+    for key in ("temp", "hold", "journal_file"):
+        value = journal.get(key)
+        if value is None and key == "hold":
+            continue
+        if not isinstance(value, str) or os.path.dirname(os.path.normpath(value)) != folder \
+                or parse_tag(value) != journal_tag:
+            raise JournalError(f"the journal's {key} {value!r} is not this job's file beside {src}")
+    final = journal.get("final")
+    if final is not None and (not isinstance(final, str) or os.path.normpath(final) != final
+                              or os.path.dirname(final) != folder
+                              or os.path.splitext(final)[0] != os.path.splitext(src)[0]):
+        raise JournalError(f"the journal's final path {final!r} is not {src} or a new extension of it")
+    keep = journal.get("keep_path")
+    if keep is not None and not any_keep_folder:
+        quarantine = os.path.join(folder, QUARANTINE_DIR, journal_tag)
+        backup = os.path.normpath(os.path.expanduser(backup_folder)) if backup_folder else None
+        if not isinstance(keep, str) or not (_inside(keep, quarantine) or (backup and _inside(keep, backup))) \
+                or ".." in Path(keep).parts:
+            raise JournalError(f"the journal's kept-original path {keep!r} is neither the quarantine nor "
+                               "the backup folder")

@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from codecshift.media.faults import fault_point
-from codecshift.media.journal import find_journals, fsync_dir, load_journal, owner_alive, remove_journal, write_journal
+from codecshift.media.journal import (
+    find_journals,
+    fsync_dir,
+    load_journal,
+    owner_alive,
+    remove_journal,
+    validate_journal,
+    write_journal,
+)
 from codecshift.media.tempfiles import QUARANTINE_DIR, hold_path_for, partial_path_for
 
 Persist = Callable[[dict[str, Any]], None]
@@ -249,6 +257,7 @@ def recover(journal: dict[str, Any]) -> RecoveryOutcome:
     Raises FileNotFoundError when the media folder is not visible from this machine
     (the control worker may not mount every library): nothing is touched then.
     """
+    validate_journal(journal, any_keep_folder=True)  # a forged journal must not steer deletes
     source, temp, final = _path(journal, "source"), _path(journal, "temp"), _path(journal, "final")
     hold, keep = _path(journal, "hold"), _path(journal, "keep_path")
     if source is None or not source.parent.is_dir():

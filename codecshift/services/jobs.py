@@ -7,13 +7,16 @@ instead of corrupting a job (DESIGN.md §4).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from codecshift import settings_store
+from codecshift import pathmap, settings_store
+from codecshift.media import tempfiles
+from codecshift.media.journal import validate_journal
 from codecshift.models import (
     ACTIVE_STATUSES,
     CANCELLED,
@@ -168,6 +171,7 @@ def save_journal(session: Session, job_id: int, attempt: int, node_name: str,
     job = _live_attempt(session, job_id, attempt, node_name)
     if job is None:
         return False
+    expected_journal(session, job).check(journal)
     job.journal = journal
     job.status = REPLACING
     job.stage = "replacing"
@@ -176,11 +180,53 @@ def save_journal(session: Session, job_id: int, attempt: int, node_name: str,
     return True
 
 
+class OutcomeError(ValueError):
+    """A result that names a file this job could not have produced."""
+
+
+def check_output_path(job_path: str, output_path: str) -> None:
+    """The output replaces the job's file: same folder, same name, perhaps a new extension."""
+    clean = os.path.normpath(output_path)
+    if clean != output_path or os.path.dirname(clean) != os.path.dirname(job_path) \
+            or os.path.splitext(clean)[0] != os.path.splitext(job_path)[0]:
+        raise OutcomeError(f"output_path {output_path!r} is not {job_path} or a new extension of it")
+
+
+@dataclass
+class ExpectedJournal:
+    """What a job's journal may name: its file as its node sees it, its tag, the backup folder."""
+
+    source: str
+    tag: str
+    backup_folder: str
+
+    def check(self, journal: dict[str, Any]) -> None:
+        validate_journal(journal, source=self.source, tag=self.tag, backup_folder=self.backup_folder or None)
+
+
+def node_view(session: Session, job: Job, node_name: str | None) -> str:
+    """The job's file as ``node_name`` sees it (None: as the control worker sees it)."""
+    library = session.get(Library, job.library_id) if job.library_id else None
+    node = session.scalar(select(Node).where(Node.name == node_name)) if node_name else None
+    overrides = [(m["from"], m["to"]) for m in (node.path_mappings or [])] if node else []
+    return pathmap.to_local(job.path, library.path_mappings or [] if library else [], node=node_name,
+                            node_overrides=overrides).path
+
+
+def expected_journal(session: Session, job: Job) -> ExpectedJournal:
+    library = session.get(Library, job.library_id) if job.library_id else None
+    values = settings_store.effective_for_library(settings_store.load_all(session), library)
+    return ExpectedJournal(source=node_view(session, job, job.node), tag=tempfiles.job_tag(job.id, job.attempt),
+                           backup_folder=values["backup_folder"])
+
+
 def finish(session: Session, job_id: int, attempt: int, node_name: str, outcome: JobOutcome) -> FinishReport | None:
     """Record the end of an attempt; None when the attempt is not the job's live one."""
     job = _live_attempt(session, job_id, attempt, node_name)
     if job is None:
         return None
+    if outcome.output_path is not None:
+        check_output_path(job.path, outcome.output_path)
     settings = settings_store.load_all(session)
     now = utcnow()
     job.finished_at = now

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from codecshift import pathmap, settings_store
 from codecshift.media import tempfiles
-from codecshift.media.journal import load_journal
+from codecshift.media.journal import JournalError, load_journal
 from codecshift.media.replace import recover
 from codecshift.models import (
     DONE,
@@ -30,7 +30,7 @@ from codecshift.models import (
     utcnow,
 )
 from codecshift.services import history_stats
-from codecshift.services.jobs import add_event
+from codecshift.services.jobs import add_event, expected_journal
 from codecshift.services.scanner import start_scan
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,11 @@ def reconcile_journals(session: Session, stale_after: timedelta | None = None) -
             continue
         if not job.journal:
             outcomes[job.id] = "no journal"
+            continue
+        try:
+            expected_journal(session, job).check(job.journal)
+        except JournalError as exc:
+            outcomes[job.id] = f"journal refused, files left alone: {exc}"
             continue
         try:
             outcome = recover(job.journal)

@@ -106,8 +106,10 @@ class Cluster:
 
     def start_worker(self, name: str, encoders: str = "libx265,libsvtav1", wait: bool = True,
                      extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with session_scope(self.engine) as session:  # one key per node: a node key is bound to its node
+            key = create_key(session, f"node {name}", "node").secret
         process = self.spawn(f"worker-{name}", "worker", "--name", name,
-                             extra_env={"CODECSHIFT_ENCODERS": encoders, "CODECSHIFT_API_KEY": self.node_key,
+                             extra_env={"CODECSHIFT_ENCODERS": encoders, "CODECSHIFT_API_KEY": key,
                                         **(extra_env or {})})
         if wait:
             self.wait_node_online(name)

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from codecshift.apikeys import create_key
 from codecshift.config import load_settings
 from codecshift.db import engine_for, init_schema, session_scope
-from codecshift.models import History, Job, Library, MediaFile, Node, utcnow
+from codecshift.models import ApiKey, History, Job, Library, MediaFile, Node, utcnow
 from codecshift.users import create_user
 from codecshift.version import read_version
 from support.services import redis_database, require_redis
@@ -145,7 +145,9 @@ def _dashboard(database_url: str, tmp_path: Path, auth: bool, number: int) -> It
     init_schema(engine)
     with session_scope(engine) as session:
         admin_key = create_key(session, "test admin", "admin").secret
-        node_key = create_key(session, "test node", "node").secret
+        node = create_key(session, "test node", "node")
+        session.get(ApiKey, node.id).node_name = "node-a"  # as if node-a had registered with it
+        node_key = node.secret
     app = create_app(config, engine=engine, celery_app=create_celery(config))
     app.config["TESTING"] = True
     yield Dashboard(app=app, engine=engine, admin_key=admin_key, node_key=node_key, redis=redis)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import jsonify
 from sqlalchemy import func, select
 
+from codecshift.media.journal import JournalError
 from codecshift.models import BulkOperation, Job, JobEvent
 from codecshift.services import job_actions, job_filters
 from codecshift.services import jobs as job_service
@@ -28,7 +29,7 @@ from web.api.schemas import (
     Result,
 )
 from web.extensions import db
-from web.security import principal_name
+from web.security import principal_name, require_node
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -55,6 +56,7 @@ def job_json(job: Job) -> dict[str, Any]:
            body=JobCall, responses={409: "Not claimable: a duplicate or stale message"})
 def claim_job(job_id: int, body: JobCall) -> Any:
     """Only a queued job at the expected attempt becomes running; anything else is 409."""
+    require_node(body.node)
     session = db()
     claimed = job_service.claim(session, job_id, body.attempt, body.node)
     if isinstance(claimed, job_service.ClaimRefusal):
@@ -66,6 +68,7 @@ def claim_job(job_id: int, body: JobCall) -> Any:
            tag="node-jobs", body=Progress)
 def job_progress(job_id: int, body: Progress) -> Any:
     """Stores percent, fps, speed, ETA and stage; answers whether to cancel."""
+    require_node(body.node)
     accepted, cancel = job_service.report_progress(db(), job_id, body.attempt, body.node,
                                                    body.model_dump(exclude={"node", "attempt"}))
     return jsonify({"accepted": accepted, "cancel": cancel})
@@ -75,7 +78,12 @@ def job_progress(job_id: int, body: Progress) -> Any:
            tag="node-jobs", body=Journal, responses={409: "Not this node's live attempt"})
 def job_journal(job_id: int, body: Journal) -> Any:
     """Written before each replacement step; the node takes the step only after a 200."""
-    if not job_service.save_journal(db(), job_id, body.attempt, body.node, body.journal):
+    require_node(body.node)
+    try:
+        saved = job_service.save_journal(db(), job_id, body.attempt, body.node, body.journal)
+    except JournalError as exc:
+        raise ApiError(400, "invalid_journal", f"journal: {exc}", field="journal") from None
+    if not saved:
         raise ApiError(409, "not_live", f"job {job_id} attempt {body.attempt} is not live on {body.node}")
     return jsonify({"recorded": True})
 
@@ -83,9 +91,13 @@ def job_journal(job_id: int, body: Journal) -> Any:
 @api_route(bp, "/jobs/<int:job_id>/result", ("POST",), summary="Report the end of an attempt", role="node",
            tag="node-jobs", body=Result, responses={409: "Not this node's live attempt"})
 def job_result(job_id: int, body: Result) -> Any:
+    require_node(body.node)
     session = db()
     outcome = job_service.JobOutcome(**body.model_dump(exclude={"node", "attempt"}))
-    report = job_service.finish(session, job_id, body.attempt, body.node, outcome)
+    try:
+        report = job_service.finish(session, job_id, body.attempt, body.node, outcome)
+    except job_service.OutcomeError as exc:
+        raise ApiError(400, "validation_error", str(exc), field="output_path") from None
     if report is None:
         raise ApiError(409, "not_live", f"job {job_id} attempt {body.attempt} is not live on {body.node}")
     if report.plex_refresh:
@@ -103,6 +115,7 @@ def job_result(job_id: int, body: Result) -> Any:
            role="node", tag="node-jobs", body=Recovered, responses={409: "Not this node's replacing job"})
 def job_recovered(job_id: int, body: Recovered) -> Any:
     """After a restart the node rolled its journal forward or back."""
+    require_node(body.node)
     if not job_service.record_recovery(db(), job_id, body.attempt, body.node, body.action, body.message):
         raise ApiError(409, "not_replacing", f"job {job_id} is not replacing on {body.node}")
     request_dispatch()

@@ -20,6 +20,7 @@ from web.api.publishing import publisher, request_dispatch
 from web.api.routing import api_route
 from web.api.schemas import Heartbeat, NodeAction, NodeRegistration
 from web.extensions import db
+from web.security import require_node
 
 
 def node_json(node: Node, offline_after: int | None = None) -> dict[str, Any]:
@@ -49,7 +50,9 @@ def _reply(node: Node) -> dict[str, Any]:
 @api_route(bp, "/nodes/register", ("POST",), summary="Register a transcode node", role="node", tag="nodes",
            body=NodeRegistration)
 def register_node(body: NodeRegistration) -> Any:
-    """A node announces its version, capabilities, queues and concurrency at start."""
+    """A node announces its version, capabilities, queues and concurrency at start. A node
+    key is bound to the first name it registers and can act only as that node."""
+    require_node(body.name, binding=True)
     try:
         node = nodes.register(db(), nodes.Registration(**body.model_dump()))
     except nodes.NodeError as exc:
@@ -62,6 +65,7 @@ def register_node(body: NodeRegistration) -> Any:
            body=Heartbeat, responses={404: "Unknown node: register again"})
 def node_heartbeat(name: str, body: Heartbeat) -> Any:
     """Keeps the node online; the answer carries its desired state and cancel requests."""
+    require_node(name)
     try:
         node = nodes.heartbeat(db(), name, body.status, [item.model_dump() for item in body.current_jobs])
     except nodes.NodeError as exc:
@@ -73,6 +77,7 @@ def node_heartbeat(name: str, body: Heartbeat) -> Any:
            role="node", tag="nodes")
 def node_replacing(name: str) -> Any:
     """Jobs this node left in `replacing`, with their journals, for recovery at start."""
+    require_node(name)
     jobs = db().scalars(select(Job).where(Job.node == name, Job.status == REPLACING))
     return jsonify({"jobs": [{"id": job.id, "attempt": job.attempt, "journal": job.journal} for job in jobs]})
 
