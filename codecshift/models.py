@@ -363,6 +363,8 @@ class ScanRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Last sign of life of the worker running it (beat fails a run that went quiet).
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class BulkOperation(Base):
@@ -381,3 +383,5 @@ class BulkOperation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Last sign of life of the worker running it (beat fails a run that went quiet).
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

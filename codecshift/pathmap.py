@@ -37,7 +37,16 @@ _KEYS = {"from", "to", "node"}
 
 
 class PathMappingError(ValueError):
-    """A mapping list that cannot be used; the message names the entry at fault."""
+    """A mapping list that cannot be used; the message names the entry at fault.
+
+    ``index`` is the entry's number (from 1) and ``key`` the field at fault, when known,
+    so an API can name ``path_mappings.0.from``.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -148,17 +157,62 @@ def _entry_label(index: int, entry: object) -> str:
     return f"mapping {index}"
 
 
-def _check_path(label: str, key: str, value: object) -> str:
+def path_problem(value: object) -> str | None:
+    """Why ``value`` cannot be used as an absolute path from user input, or None."""
     if not isinstance(value, str) or not value.strip():
-        raise PathMappingError(f"{label}: '{key}' must be a non-empty path")
+        return "must be a non-empty path"
     value = value.strip()
     if "\x00" in value:
-        raise PathMappingError(f"{label}: '{key}' contains a NUL character")
+        return "contains a NUL character"
     if not is_absolute(value):
-        raise PathMappingError(f"{label}: '{key}' must be an absolute path (got {value!r})")
+        return f"must be an absolute path (got {value!r})"
     if ".." in re.split(r"[\\/]", value):
-        raise PathMappingError(f"{label}: '{key}' must not contain '..'")
-    return _normalize(value)
+        return "must not contain '..'"
+    return None
+
+
+def clean_path(value: str) -> str:
+    """An absolute path from user input, normalised (one separator style, no duplicate,
+    trailing or ``.`` components); ValueError saying why when it cannot be used."""
+    problem = path_problem(value)
+    if problem:
+        raise ValueError(problem)
+    norm = _normalize(value.strip())
+    if not is_windows_path(norm):
+        return posixpath.normpath(norm).replace("//", "/")
+    parts = [part for part in _parts(norm) if part != "."]
+    if norm.startswith("\\\\"):
+        return "\\\\" + "\\".join(parts)
+    return parts[0] + "\\" + "\\".join(parts[1:])
+
+
+def is_filesystem_root(path: str) -> bool:
+    """``/``, a bare drive (``D:\\``) or a bare UNC host: too wide to be a library folder."""
+    norm = _normalize(path)
+    if norm == "/" or _DRIVE_ONLY_RE.match(norm):
+        return True
+    return norm.startswith("\\\\") and len(_parts(norm)) <= 1
+
+
+def rebase(path: str, root: str) -> str | None:
+    """``path`` spelled from ``root`` (the root's own spelling, so Windows case and separators
+    follow the root) when it is ``root`` or below it, component by component; else None."""
+    rest = _remainder(path, root)
+    return None if rest is None else _join(root, rest)
+
+
+def folder_prefix(path: str) -> str:
+    """The prefix every path below folder ``path`` starts with (for LIKE filters)."""
+    sep = "\\" if is_windows_path(path) else "/"
+    return path if path.endswith(sep) else path + sep
+
+
+def _check_path(label: str, key: str, value: object, index: int | None = None) -> str:
+    problem = path_problem(value)
+    if problem:
+        raise PathMappingError(f"{label}: '{key}' {problem}", index=index, key=key)
+    assert isinstance(value, str)
+    return _normalize(value.strip())
 
 
 def validate_mappings(raw: object) -> list[PathMapping]:
@@ -175,21 +229,23 @@ def validate_mappings(raw: object) -> list[PathMapping]:
     for index, entry in enumerate(raw, start=1):
         label = _entry_label(index, entry)
         if not isinstance(entry, Mapping):
-            raise PathMappingError(f"{label}: must be an object with 'from' and 'to'")
+            raise PathMappingError(f"{label}: must be an object with 'from' and 'to'", index=index)
         unknown = sorted(set(entry) - _KEYS)
         if unknown:
-            raise PathMappingError(f"{label}: unknown field(s) {', '.join(map(str, unknown))}")
-        source = _check_path(label, "from", entry.get("from"))
-        target = _check_path(label, "to", entry.get("to"))
+            raise PathMappingError(f"{label}: unknown field(s) {', '.join(map(str, unknown))}", index=index,
+                                   key=str(unknown[0]))
+        source = _check_path(label, "from", entry.get("from"), index)
+        target = _check_path(label, "to", entry.get("to"), index)
         node = entry.get("node")
         if node is not None:
             if not isinstance(node, str):
-                raise PathMappingError(f"{label}: 'node' must be a node name or null")
+                raise PathMappingError(f"{label}: 'node' must be a node name or null", index=index, key="node")
             node = node.strip() or None
         key = (source.casefold() if is_windows_path(source) else source, node)
         if key in seen:
             where = f"node {node!r}" if node else "every node"
-            raise PathMappingError(f"{label}: duplicates mapping {seen[key]} (same 'from' for {where})")
+            raise PathMappingError(f"{label}: duplicates mapping {seen[key]} (same 'from' for {where})",
+                                   index=index, key="from")
         seen[key] = index
         result.append(PathMapping(source, target, node))
     return result

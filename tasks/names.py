@@ -9,6 +9,7 @@ CLEANUP = "codecshift.maintenance.cleanup"
 RECONCILE = "codecshift.maintenance.reconcile_journals"
 PRUNE_HISTORY = "codecshift.maintenance.prune_history"
 RESCAN_DUE = "codecshift.maintenance.rescan_due"
+WATCH = "codecshift.maintenance.watch"
 PLEX_REFRESH = "codecshift.plex_refresh"
 PLEX_INGEST = "codecshift.plex_ingest"
 NOTIFY = "codecshift.notify"
@@ -26,4 +27,5 @@ CONTROL_TASK_QUEUES = {
     RECONCILE: "maintenance",
     PRUNE_HISTORY: "maintenance",
     RESCAN_DUE: "maintenance",
+    WATCH: "maintenance",
 }

@@ -69,29 +69,34 @@ def run_transcode(runtime: NodeRuntime, spec: dict[str, Any], family: str) -> di
             # Raises when the dashboard does not record it: the step is then not taken.
             runtime.client.journal(job_id, attempt, journal)
 
+        # The file is decided again here, from a fresh probe: it may have been replaced
+        # (say by an HEVC release) since the scan queued it, or requeued after it was done.
         request = TranscodeRequest(
             source=mapped.path, settings=settings, family=family, codec=codec,
             tag=tempfiles.job_tag(job_id, attempt), expected_size=stat.st_size,
-            expected_mtime_ns=stat.st_mtime_ns, keep_original=bool(settings.get("keep_original")))
+            expected_mtime_ns=stat.st_mtime_ns, keep_original=bool(settings.get("keep_original")),
+            decide=True, families=[family], allow_symlink=bool(job.get("approved")))
         result = transcode_file(request, Hooks(on_progress=on_progress, should_cancel=running.cancel.is_set,
                                                on_stage=on_stage, persist_journal=persist_journal))
     return outcome_of(runtime, job, result, family)
 
 
 def outcome_of(runtime: NodeRuntime, job: dict[str, Any], result: Any, family: str) -> dict[str, Any]:
-    """The result body the dashboard expects, with paths translated back to the library's view."""
+    """The result body the dashboard expects. The output replaces the job's file, perhaps with
+    a new extension, so its library path is the job's path with the output's extension
+    (no reverse mapping, which need not exist)."""
     output_path = None
     mtime_ns = inode = None
     if result.output_path:
-        output_path = pathmap.to_source(result.output_path, job.get("path_mappings") or [], node=runtime.name,
-                                        node_overrides=runtime.settings.parsed_path_mappings()).path
+        output_path = os.path.splitext(job["path"])[0] + os.path.splitext(result.output_path)[1]
         try:
             info = os.stat(result.output_path)
             mtime_ns, inode = info.st_mtime_ns, info.st_ino
         except OSError:
             pass
     return {
-        "status": result.status, "reason": result.reason or "", "encoder": result.encoder, "family": family,
+        "status": result.status, "code": result.code, "reason": result.reason or "", "encoder": result.encoder,
+        "family": family,
         "stage": getattr(result, "stage", None), "source_codec": result.source_codec,
         "source_size": result.source_size, "output_size": result.output_size, "output_path": output_path,
         "output_mtime_ns": mtime_ns, "output_inode": inode, "quality_metric": result.quality_metric,
@@ -113,15 +118,19 @@ def run_healthcheck(runtime: NodeRuntime, spec: dict[str, Any], family: str) -> 
 
 def recover_interrupted(runtime: NodeRuntime) -> list[tuple[int, str]]:
     """On start: roll this node's interrupted replacements forward or back."""
+    return recover_jobs(runtime, runtime.client.replacing_jobs())
+
+
+def recover_jobs(runtime: NodeRuntime, jobs: list[dict[str, Any]]) -> list[tuple[int, str]]:
     done = []
-    for item in runtime.client.replacing_jobs():
+    for item in jobs:
         journal = item.get("journal")
         if not journal:
             continue
         try:
             outcome = recover(journal)
-        except Exception as exc:
-            log.error("cannot recover job %s: %s", item["id"], exc)
+        except Exception as exc:  # left for the next heartbeat: the files stay as they are
+            log.error("cannot recover job %s yet: %s", item["id"], exc)
             continue
         runtime.client.recovered(item["id"], item["attempt"], outcome.action, outcome.message)
         done.append((item["id"], outcome.action))

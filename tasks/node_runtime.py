@@ -55,7 +55,8 @@ class NodeRuntime:
         self.app = app
         self.hostname = socket.gethostname()
         self.name = name or settings.node_name or self.hostname
-        self.client = NodeClient(settings.dashboard_url, settings.api_key, self.name)
+        self.client = NodeClient(settings.dashboard_url, settings.api_key, self.name,
+                                 spool=settings.data_path / "spool" / self.name)
         self.checks = checks if checks is not None else probe_encoders(settings.encoders or None)
         self.codecs_by_family: dict[str, list[str]] = families_of(self.checks)
         self.queues = [family for family in ("nvenc", "qsv", "vaapi", "cpu") if self.codecs_by_family.get(family)]
@@ -65,6 +66,7 @@ class NodeRuntime:
         self.running: dict[int, RunningJob] = {}
         self.lock = threading.Lock()
         self.consuming = True
+        self.stopping = False
         self.stop_event = threading.Event()
         self.heartbeat_thread: threading.Thread | None = None
 
@@ -80,6 +82,7 @@ class NodeRuntime:
                              "families": self.codecs_by_family},
             "queues": self.queues, "concurrency": self.concurrency,
             "path_mappings": [{"from": s, "to": t} for s, t in self.settings.parsed_path_mappings()],
+            "current_jobs": self.current_jobs(),
         }
 
     def register(self) -> dict[str, Any]:
@@ -145,13 +148,17 @@ class NodeRuntime:
             self.stop_event.wait(interval)
 
     def beat_once(self) -> None:
-        status = "online" if self.consuming else "paused"
+        status = "stopping" if self.stopping else "online" if self.consuming else "paused"
         answer = self.client.heartbeat(status, self.current_jobs())
         if answer is None:
             log.warning("the dashboard no longer knows node %s; registering again", self.name)
             answer = self.register()
+        if self.client.flush_spool():
+            log.info("delivered results kept while the dashboard was away")
         if answer.get("settings"):
             self.cluster_settings = answer["settings"]
+        if answer.get("recover_jobs"):
+            self.recover(answer["recover_jobs"])
         for job_id in answer.get("cancel_jobs", []):
             with self.lock:
                 job = self.running.get(int(job_id))
@@ -159,10 +166,18 @@ class NodeRuntime:
                 job.cancel.set()
         self.apply_desired_state(answer.get("desired_state", "running"))
 
+    def recover(self, jobs: list[dict[str, Any]]) -> None:
+        """Roll interrupted replacements of this node forward or back (not the ones running)."""
+        from tasks.node_jobs import recover_jobs
+
+        with self.lock:
+            running = set(self.running)
+        recover_jobs(self, [job for job in jobs if job.get("id") not in running])
+
     def apply_desired_state(self, desired: str) -> None:
         """Start or stop consuming through Celery's remote control, addressed to ourselves
         (control commands run on the worker's own event loop, which is thread-safe)."""
-        want = desired == "running"
+        want = desired == "running" and not self.stopping
         if want == self.consuming:
             return
         control = self.app.control

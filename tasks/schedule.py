@@ -25,4 +25,5 @@ def build_schedule(values: dict[str, Any] | None = None) -> dict[str, dict[str, 
         "cleanup": {"task": names.CLEANUP, "schedule": float(min(3600, cleanup_hours * 900))},
         "prune-history": {"task": names.PRUNE_HISTORY, "schedule": 6 * 3600.0},
         "rescan-due": {"task": names.RESCAN_DUE, "schedule": 60.0},
+        "watch-background-work": {"task": names.WATCH, "schedule": 60.0},
     }

@@ -60,7 +60,8 @@ def _world(database_url: str, *, nodes: dict[str, dict], libraries: dict[str, st
             ids[name] = library.id
             rows = [{"library_id": library.id, "path": f"/x/{name}-{i}.mkv", "status": QUEUED,
                      "target_codec": "hevc", "kind": "transcode"} for i in range(jobs_per_library)]
-            session.execute(insert(Job), rows)
+            if rows:
+                session.execute(insert(Job), rows)
     return engine, ids
 
 
@@ -150,3 +151,31 @@ def test_choose_queue_rules() -> None:
     assert dispatcher.choose_queue("healthcheck", "hevc", "auto", False, capacity, budget) == "cpu"
     assert dispatcher.choose_queue("transcode", "hevc", "auto", False, capacity,
                                    {**budget, "nvenc": 0}) == "cpu"
+
+
+def test_jobs_no_node_can_take_do_not_block_the_ones_behind(sqlite_url: str, publisher: CeleryPublisher) -> None:
+    """Hundreds of AV1 jobs first, only an HEVC-only GPU node online: the HEVC jobs behind them
+    still go out (the dispatcher pages past what it cannot route)."""
+    engine, ids = _world(sqlite_url, nodes={"gpu": {"queues": ["nvenc"], "families": {"nvenc": ["hevc"]},
+                                                    "concurrency": {"nvenc": 3}}},
+                         libraries={"av1": "auto", "hevc": "auto"}, jobs_per_library=0)
+    with session_scope(engine) as session:
+        session.execute(insert(Job), [{"library_id": ids["av1"], "path": f"/x/a{i}.mkv", "status": QUEUED,
+                                       "target_codec": "av1", "kind": "transcode"} for i in range(1200)])
+        session.execute(insert(Job), [{"library_id": ids["hevc"], "path": f"/x/h{i}.mkv", "status": QUEUED,
+                                       "target_codec": "hevc", "kind": "transcode"} for i in range(10)])
+    with session_scope(engine) as session:
+        report = dispatcher.dispatch(session, publisher)
+    assert report.by_queue == {"nvenc": 6}
+    engine.dispose()
+
+
+def test_jobs_published_to_a_queue_whose_nodes_left_are_rerouted(sqlite_url: str, publisher: CeleryPublisher) -> None:
+    engine, _ = _world(sqlite_url, nodes={"cpu": {"queues": ["cpu"], "families": {"cpu": ["hevc"]}}},
+                       libraries={"lib": "auto"}, jobs_per_library=3)
+    with session_scope(engine) as session:
+        session.execute(update(Job).values(queue="nvenc", published_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+        report = dispatcher.dispatch(session, publisher)
+    assert report.released == 3 and report.by_queue == {"cpu": 2}
+    engine.dispose()

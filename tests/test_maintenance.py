@@ -15,7 +15,7 @@ from codecshift.db import init_schema, make_engine, session_scope
 from codecshift.media import tempfiles
 from codecshift.media.pipeline import Hooks, TranscodeRequest, transcode_file
 from codecshift.models import History, Job, JobEvent, Library, Node, ScanRun, utcnow
-from codecshift.services import maintenance, nodes
+from codecshift.services import maintenance, nodes, scanner
 from support.cluster import TEST_SETTINGS
 
 
@@ -45,19 +45,41 @@ def test_stale_jobs_are_requeued_then_failed_after_max_attempts(database_url: st
         last = _running_job(session, "dead", 2, silent_for=300)
         fine = _running_job(session, "alive", 1, silent_for=0)
         replacing = _running_job(session, "dead", 1, silent_for=300, status="replacing")
-        ids = (first.id, last.id, fine.id, replacing.id)
+        replacing.journal = {"tag": tempfiles.job_tag(replacing.id, 1), "step": "hold_original"}
+        early = _running_job(session, "dead", 1, silent_for=300, status="replacing")  # died before its journal
+        cancelled = _running_job(session, "dead", 1, silent_for=300)
+        cancelled.cancel_requested = True
+        ids = (first.id, last.id, fine.id, replacing.id, early.id, cancelled.id)
     with session_scope(engine) as session:
         report = nodes.reap_stale(session)
     assert report.offline == ["dead"]
-    assert report.requeued == [ids[0]] and report.failed == [ids[1]] and report.replacing == [ids[3]]
+    assert sorted(report.requeued) == sorted([ids[0], ids[4]]) and report.failed == [ids[1]]
+    assert report.replacing == [ids[3]] and report.cancelled == [ids[5]]
     with session_scope(engine) as session:
-        requeued, failed, fine, replacing = (session.get(Job, i) for i in ids)
+        requeued, failed, fine, replacing, early, cancelled = (session.get(Job, i) for i in ids)
         assert requeued.status == "queued" and requeued.published_at is None and "went silent" in requeued.error
         assert failed.status == "failed" and "gave up after 2 attempts" in failed.error
         assert fine.status == "running"
-        assert replacing.status == "replacing", "a replacement is never requeued blindly"
-        assert session.scalar(select(func.count()).select_from(JobEvent).where(JobEvent.event == "reaped")) == 2
+        assert replacing.status == "replacing", "a replacement with its journal is never requeued blindly"
+        assert early.status == "queued" and early.journal is None
+        assert cancelled.status == "cancelled", "a user's cancel outlives the node"
+        assert session.scalar(select(func.count()).select_from(JobEvent).where(JobEvent.event == "reaped")) == 4
     engine.dispose()
+
+
+def test_a_node_that_answers_through_the_broker_keeps_its_jobs(sqlite_url: str) -> None:
+    """The dashboard was down, not the node: heartbeats stopped, the Celery ping answers."""
+    engine = _engine(sqlite_url)
+    with session_scope(engine) as session:
+        session.add(Node(name="busy", hostname="h", version="v", status="online",
+                         last_heartbeat=utcnow() - timedelta(minutes=5)))
+        job_id = _running_job(session, "busy", 1, silent_for=300).id
+    with session_scope(engine) as session:
+        assert nodes.stale_nodes(session) == ["busy"]
+        report = nodes.reap_stale(session, alive={"busy"})
+    assert report.offline == [] and report.requeued == []
+    with session_scope(engine) as session:
+        assert session.get(Job, job_id).status == "running"
 
 
 def _interrupted_replacement(tmp_path: Path, h264_clip: Path, job_id: int = 1) -> tuple[Path, dict]:
@@ -173,4 +195,34 @@ def test_pruned_history_still_counts_in_space_saved(database_url: str) -> None:
     with history_stats.snapshot(engine) as conn:
         totals = history_stats.all_time_totals(conn)
     assert totals.size_before - totals.size_after == 640
+    engine.dispose()
+
+
+def test_lost_and_dead_background_work_is_resent_or_failed(database_url: str) -> None:
+    from codecshift.models import BulkOperation
+    from codecshift.services import job_actions, scan_runs
+
+    engine = _engine(database_url)
+    old = utcnow() - timedelta(hours=1)
+    with session_scope(engine) as session:
+        libraries = [Library(name=f"l{i}", roots=["/x"]) for i in range(3)]
+        session.add_all(libraries)
+        session.flush()
+        lost = ScanRun(library_id=libraries[0].id, status="queued", updated_at=old)
+        dead = ScanRun(library_id=libraries[1].id, status="running", updated_at=old)
+        fresh = ScanRun(library_id=libraries[2].id, status="queued")
+        lost_op = BulkOperation(action="requeue", filter={}, status="queued", updated_at=old)
+        dead_op = BulkOperation(action="cancel", filter={}, status="running", updated_at=old)
+        session.add_all([lost, dead, fresh, lost_op, dead_op])
+        session.flush()
+        ids = (lost.id, dead.id, fresh.id, lost_op.id, dead_op.id)
+    with session_scope(engine) as session:
+        assert scan_runs.watch(session) == ([ids[0]], [ids[1]])
+        assert job_actions.watch(session) == ([ids[3]], [ids[4]])
+        assert scan_runs.watch(session) == ([], []), "resent once a minute at most"
+        assert session.get(ScanRun, ids[1]).status == "failed"
+        assert "died" in session.get(ScanRun, ids[1]).message
+        assert session.get(BulkOperation, ids[4]).status == "failed"
+        _run, created = scanner.start_scan(session, libraries[1].id)
+        assert created, "a library whose scan died can be scanned again"
     engine.dispose()

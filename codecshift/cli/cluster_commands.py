@@ -74,6 +74,10 @@ def worker(name: str | None, register_timeout: float) -> None:
 
     @signals.worker_shutting_down.connect(weak=False)
     def _stopping(**_kwargs: object) -> None:
+        runtime.stopping = True  # keep reporting while the warm shutdown waits for running encodes
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _stopped(**_kwargs: object) -> None:
         runtime.stop_heartbeat()
 
     log.info("serving queues %s with %s encode slots %s", ",".join(runtime.queues), runtime.total_concurrency,

@@ -14,7 +14,7 @@ conditional, so a duplicate message is harmless while a lost one is repaired.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +29,10 @@ from codecshift.services.publisher import FAMILY_ORDER, TRANSCODE_QUEUES, Publis
 # A message delivered but not yet claimed is missing from the broker for a moment;
 # only a deficit older than this is treated as lost (a duplicate is harmless anyway).
 REPUBLISH_GRACE = timedelta(seconds=10)
-SCAN_LIMIT = 5000
+SCAN_LIMIT = 20_000
+PAGE = 500
+# A queue whose nodes all went away keeps its jobs this long before they are re-routed.
+ORPHAN_GRACE = timedelta(minutes=5)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Capacity:
 class DispatchReport:
     published: int = 0
     republished: int = 0
+    released: int = 0
     paused: bool = False
     by_queue: Counter[str] = field(default_factory=Counter)
 
@@ -134,6 +138,7 @@ def dispatch(session: Session, publisher: Publisher, now: datetime | None = None
         report.paused = True
         return report
     capacity = online_capacity(session, now, values["node_offline_after_seconds"])
+    report.released = release_orphaned(session, now, capacity)
     outstanding = _outstanding(session)
     report.republished = repair_lost_messages(session, publisher, now, outstanding)
     budget = {queue: capacity.slots[queue] * values["dispatch_depth_factor"] - outstanding[queue]
@@ -161,26 +166,51 @@ def _routable_filter(prefs: Mapping[int | None, tuple[str, str]], capacity: Capa
 
 def _select_and_mark(session: Session, now: datetime, capacity: Capacity, budget: dict[str, int],
                      prefs: Mapping[int | None, tuple[str, str]]) -> list[tuple[int, int, str, str]]:
+    """Walk the unpublished queued jobs in priority order, page by page, until every queue's
+    budget is spent (or SCAN_LIMIT rows were looked at): jobs no online node can take yet
+    are passed over instead of blocking the ones behind them."""
     messages: list[tuple[int, int, str, str]] = []
-    limit = min(SCAN_LIMIT, max(1, sum(max(b, 0) for b in budget.values()) * 4))
-    rows = session.execute(
-        select(Job.id, Job.attempt, Job.kind, Job.library_id, Job.target_codec, Job.cpu_fallback)
-        .where(and_(Job.status == QUEUED, Job.published_at.is_(None), _routable_filter(prefs, capacity, budget)))
-        .order_by(Job.priority.desc(), Job.id).limit(limit)).all()
-    for job_id, attempt, kind, library_id, codec, cpu_fallback in rows:
-        if not any(amount > 0 for amount in budget.values()):
+    base = (select(Job.id, Job.attempt, Job.kind, Job.library_id, Job.target_codec, Job.cpu_fallback, Job.priority)
+            .where(and_(Job.status == QUEUED, Job.published_at.is_(None), _routable_filter(prefs, capacity, budget)))
+            .order_by(Job.priority.desc(), Job.id))
+    after: tuple[int, int] | None = None
+    looked = 0
+    while looked < SCAN_LIMIT and any(amount > 0 for amount in budget.values()):
+        stmt = base
+        if after is not None:
+            stmt = stmt.where(or_(Job.priority < after[0], and_(Job.priority == after[0], Job.id > after[1])))
+        rows = session.execute(stmt.limit(PAGE)).all()
+        if not rows:
             break
-        preference = prefs.get(library_id, prefs[None])[0]
-        queue = choose_queue(kind, codec, preference, cpu_fallback, capacity, budget)
-        if queue is None:
-            continue
-        result = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == QUEUED, Job.published_at.is_(None))
-            .values(published_at=now, queue=queue).execution_options(synchronize_session=False))
-        if result.rowcount == 1:
-            budget[queue] -= 1
-            messages.append((job_id, attempt, kind, queue))
+        looked += len(rows)
+        after = (rows[-1].priority, rows[-1].id)
+        for job_id, attempt, kind, library_id, codec, cpu_fallback, _priority in rows:
+            preference = prefs.get(library_id, prefs[None])[0]
+            queue = choose_queue(kind, codec, preference, cpu_fallback, capacity, budget)
+            if queue is None:
+                continue
+            result = session.execute(
+                update(Job).where(Job.id == job_id, Job.status == QUEUED, Job.published_at.is_(None))
+                .values(published_at=now, queue=queue).execution_options(synchronize_session=False))
+            if result.rowcount == 1:
+                budget[queue] -= 1
+                messages.append((job_id, attempt, kind, queue))
+            if not any(amount > 0 for amount in budget.values()):
+                break
     return messages
+
+
+def release_orphaned(session: Session, now: datetime, capacity: Capacity) -> int:
+    """Jobs published to a queue no online node serves any more go back to the dispatcher,
+    which can route them elsewhere (their messages, if delivered later, find nothing)."""
+    empty = [queue for queue in TRANSCODE_QUEUES if capacity.slots[queue] == 0]
+    if not empty:
+        return 0
+    result = session.execute(update(Job).where(Job.status == QUEUED, Job.queue.in_(empty),
+                                               Job.published_at < now - ORPHAN_GRACE)
+                             .values(published_at=None).execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount
 
 
 def pending_by_queue(session: Session) -> dict[str, int]:
@@ -191,11 +221,3 @@ def pending_by_queue(session: Session) -> dict[str, int]:
     for queue, unpublished, count in rows:
         result["unassigned" if unpublished or not queue else queue] += count
     return dict(result)
-
-
-def unpublish_queue(session: Session, queues: Sequence[str]) -> int:
-    """Forget publication of queued jobs on ``queues`` (their node went away)."""
-    result = session.execute(update(Job).where(Job.status == QUEUED, Job.queue.in_(list(queues)))
-                             .values(published_at=None).execution_options(synchronize_session=False))
-    session.commit()
-    return result.rowcount

@@ -9,6 +9,7 @@ matches a filter (100k jobs) runs as an operation on the control worker
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
@@ -69,10 +70,16 @@ def _ids_where(session: Session, ids: Sequence[int], *conditions: Any) -> list[i
     return sorted(found)
 
 
-def _set(session: Session, ids: Sequence[int], **values: Any) -> None:
+def _set(session: Session, ids: Sequence[int], *conditions: Any, **values: Any) -> list[int]:
+    """Update the jobs still matching ``conditions`` (checked in the same statement, so a job a
+    node claimed meanwhile is not touched) and return the ids really changed."""
+    changed: list[int] = []
     for chunk in _chunks(ids):
-        session.execute(update(Job).where(Job.id.in_(chunk)).values(**values, updated_at=utcnow())
-                        .execution_options(synchronize_session=False))
+        result = session.execute(update(Job).where(Job.id.in_(chunk), *conditions)
+                                 .values(**values, updated_at=utcnow()).returning(Job.id)
+                                 .execution_options(synchronize_session=False))
+        changed.extend(result.scalars())
+    return sorted(changed)
 
 
 def requeue(session: Session, job_ids: Sequence[int], reason: str = "requeued by user",
@@ -96,9 +103,9 @@ def requeue(session: Session, job_ids: Sequence[int], reason: str = "requeued by
         if key in live:
             continue
         chosen[key] = max(chosen.get(key, 0), row.id)
-    ids = sorted(chosen.values())
-    _set(session, ids, status=QUEUED, published_at=None, node=None, error=None, cancel_requested=False,
-         cpu_fallback=False, queue=None, progress=0.0, finished_at=None)
+    ids = _set(session, sorted(chosen.values()), Job.status.in_(FINAL_STATUSES), status=QUEUED, published_at=None,
+               node=None, error=None, cancel_requested=False, cpu_fallback=False, queue=None, progress=0.0,
+               finished_at=None, journal=None, stage=None)
     _events(session, ids, "requeued", reason)
     session.commit()
     return ids
@@ -109,11 +116,11 @@ def cancel(session: Session, job_ids: Sequence[int], *, strict: bool = True) -> 
     ffmpeg, removes the temporary file and reports cancelled)."""
     if strict:
         _require(session, job_ids)
-    waiting = _ids_where(session, job_ids, Job.status.in_((QUEUED, AWAITING_APPROVAL)))
-    running = _ids_where(session, job_ids, Job.status.in_((RUNNING, VERIFYING)), Job.cancel_requested.is_(False))
-    _set(session, waiting, status=CANCELLED, finished_at=utcnow())
+    waiting = _set(session, job_ids, Job.status.in_((QUEUED, AWAITING_APPROVAL)), status=CANCELLED,
+                   finished_at=utcnow())
     _events(session, waiting, "cancelled", "cancelled by user")
-    _set(session, running, cancel_requested=True)
+    running = _set(session, job_ids, Job.status.in_((RUNNING, VERIFYING)), Job.cancel_requested.is_(False),
+                   cancel_requested=True)
     _events(session, running, "cancel_requested", "cancel requested by user")
     session.commit()
     return sorted(waiting + running)
@@ -128,19 +135,22 @@ def delete(session: Session, job_ids: Sequence[int], *, strict: bool = True) -> 
         if active:
             status = session.scalar(select(Job.status).where(Job.id == active[0]))
             raise JobActionError(f"job {active[0]} is {status}; cancel it first")
-    ids = _ids_where(session, job_ids, Job.status.not_in(ACTIVE_STATUSES))
-    for chunk in _chunks(ids):
-        session.execute(sql_delete(JobEvent).where(JobEvent.job_id.in_(chunk)))
-        session.execute(sql_delete(Job).where(Job.id.in_(chunk)).execution_options(synchronize_session=False))
+    ids: list[int] = []
+    for chunk in _chunks(job_ids):
+        deleted = session.execute(sql_delete(Job).where(Job.id.in_(chunk), Job.status.not_in(ACTIVE_STATUSES))
+                                  .returning(Job.id).execution_options(synchronize_session=False))
+        gone = list(deleted.scalars())
+        if gone:
+            session.execute(sql_delete(JobEvent).where(JobEvent.job_id.in_(gone)))
+        ids.extend(gone)
     session.commit()
-    return ids
+    return sorted(ids)
 
 
 def approve(session: Session, job_ids: Sequence[int], *, strict: bool = True) -> list[int]:
     if strict:
         _require(session, job_ids)
-    ids = _ids_where(session, job_ids, Job.status == AWAITING_APPROVAL)
-    _set(session, ids, status=QUEUED, published_at=None)
+    ids = _set(session, job_ids, Job.status == AWAITING_APPROVAL, status=QUEUED, published_at=None)
     _events(session, ids, "approved", "approved by user")
     session.commit()
     return ids
@@ -161,8 +171,7 @@ def move_to_top(session: Session, job_ids: Sequence[int], *, strict: bool = True
 
 def set_priority(session: Session, job_ids: Sequence[int], priority: int) -> list[int]:
     _require(session, job_ids)
-    ids = _ids_where(session, job_ids, Job.status.in_((QUEUED, AWAITING_APPROVAL)))
-    _set(session, ids, priority=priority)
+    ids = _set(session, job_ids, Job.status.in_((QUEUED, AWAITING_APPROVAL)), priority=priority)
     session.commit()
     return ids
 
@@ -194,20 +203,50 @@ def run_operation(session: Session, operation_id: int,
     operation.status = "running"
     operation.started_at = utcnow()
     session.commit()
+    try:
+        _apply(session, operation, matching)
+    except Exception as exc:
+        session.rollback()
+        operation.status = "failed"
+        operation.message = f"stopped after {operation.changed} jobs: {exc}"
+        operation.finished_at = utcnow()
+        session.commit()
+        raise
+    return operation
+
+
+def _apply(session: Session, operation: BulkOperation,
+           matching: Callable[[Session, dict[str, Any]], Any]) -> None:
     ids = list(session.scalars(matching(session, operation.filter).order_by(Job.priority.desc(), Job.id)))
     operation.total = len(ids)
     session.commit()
     action = ACTION_FUNCTIONS[operation.action]
-    changed = 0
     if operation.action == "move_to_top":
-        changed = len(action(session, ids, strict=False))
+        operation.changed = len(action(session, ids, strict=False))
     else:
         for chunk in _chunks(ids):
-            changed += len(action(session, chunk, strict=False))
-            operation.changed = changed
+            operation.changed += len(action(session, chunk, strict=False))
             session.commit()
-    operation.changed = changed
     operation.status = "done"
     operation.finished_at = utcnow()
     session.commit()
-    return operation
+
+
+RESEND_AFTER = timedelta(minutes=1)
+QUIET_LIMIT = timedelta(minutes=15)
+
+
+def watch(session: Session, now: datetime | None = None) -> tuple[list[int], list[int]]:
+    """(queued operations to send again, running ones failed as dead)."""
+    now = now or utcnow()
+    resend = list(session.scalars(select(BulkOperation.id).where(
+        BulkOperation.status == "queued", BulkOperation.updated_at < now - RESEND_AFTER)))
+    if resend:
+        session.execute(update(BulkOperation).where(BulkOperation.id.in_(resend)).values(updated_at=now))
+    dead = list(session.scalars(select(BulkOperation.id).where(
+        BulkOperation.status == "running", BulkOperation.updated_at < now - QUIET_LIMIT)))
+    if dead:
+        session.execute(update(BulkOperation).where(BulkOperation.id.in_(dead)).values(
+            status="failed", finished_at=now, message="its control worker stopped; start it again"))
+    session.commit()
+    return resend, dead

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select
 
+from codecshift import pathmap
 from codecshift.models import Job
 
 FILTER_FIELDS = ("status", "library_id", "queue", "node", "kind", "q", "path")
@@ -28,7 +29,7 @@ def filtered(stmt: Select[Any], values: dict[str, Any]) -> Select[Any]:
         stmt = stmt.where(Job.path.contains(values["q"], autoescape=True))
     if values.get("path"):
         folder = values["path"]
-        prefix = folder if folder.endswith("/") else folder + "/"
+        prefix = pathmap.folder_prefix(folder)
         stmt = stmt.where(or_(Job.path == folder, Job.path.startswith(prefix, autoescape=True)))
     return stmt
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from codecshift import pathmap, settings_store
@@ -39,7 +39,9 @@ from codecshift.models import (
 )
 
 LOG_TAIL_LIMIT = 8000
-STAGE_STATUS = {"encoding": RUNNING, "verifying": VERIFYING, "replacing": REPLACING}
+# Only the recorded journal makes a job "replacing" (save_journal): a job is never
+# replacing without a journal that says how to finish or undo it.
+STAGE_STATUS = {"encoding": RUNNING, "verifying": VERIFYING}
 
 
 @dataclass
@@ -52,6 +54,7 @@ class JobOutcome:
     """What a node reports at the end of an attempt."""
 
     status: str  # done | skipped | failed | cancelled
+    code: str | None = None
     reason: str = ""
     encoder: str | None = None
     family: str | None = None
@@ -113,8 +116,8 @@ def claim(session: Session, job_id: int, attempt: int, node_name: str) -> Job | 
         update(Job)
         .where(Job.id == job_id, Job.status == QUEUED, Job.attempt == attempt)
         .values(status=RUNNING, attempt=Job.attempt + 1, node=node_name, started_at=now, heartbeat_at=now,
-                progress=0.0, fps=None, speed=None, eta_seconds=None, stage="starting",
-                cancel_requested=False, error=None, updated_at=now)
+                progress=0.0, fps=None, speed=None, eta_seconds=None, stage="starting", journal=None,
+                error=None, updated_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         session.rollback()
@@ -159,7 +162,8 @@ def report_progress(session: Session, job_id: int, attempt: int, node_name: str,
         changes["stage"] = stage
         if stage in STAGE_STATUS and job.status != REPLACING:
             changes["status"] = STAGE_STATUS[stage]
-    session.execute(update(Job).where(Job.id == job_id, Job.attempt == attempt).values(**changes)
+    session.execute(update(Job).where(Job.id == job_id, Job.attempt == attempt, Job.node == node_name,
+                                      Job.status.in_(ACTIVE_STATUSES)).values(**changes)
                     .execution_options(synchronize_session=False))
     session.commit()
     return True, bool(job.cancel_requested)
@@ -229,6 +233,14 @@ def finish(session: Session, job_id: int, attempt: int, node_name: str, outcome:
         check_output_path(job.path, outcome.output_path)
     settings = settings_store.load_all(session)
     now = utcnow()
+    if outcome.code == "recovery_failed" and job.status == REPLACING:
+        # The original may be held beside the output: the node retries the journal on its
+        # heartbeats; the job stays replacing, visibly, until the files are whole again.
+        job.error = outcome.reason
+        job.heartbeat_at = now
+        add_event(session, job, "recovery_pending", outcome.reason, outcome.log_tail)
+        session.commit()
+        return FinishReport(job_status=REPLACING)
     job.finished_at = now
     job.heartbeat_at = now
     job.updated_at = now
@@ -291,17 +303,8 @@ def _finish_done(session: Session, job: Job, media: MediaFile | None, outcome: J
         encoder=outcome.encoder, encode_seconds=outcome.encode_seconds,
         total_seconds=outcome.total_seconds or (now - started).total_seconds(), finished_at=now))
     if media is not None:
-        if outcome.output_path and outcome.output_path != media.path:
-            media.path = outcome.output_path
-        media.state = "done"
-        media.video_codec = job.target_codec
-        media.decision = "converted"
-        if outcome.output_size is not None:
-            media.size = outcome.output_size
-        if outcome.output_mtime_ns is not None:
-            media.mtime_ns = outcome.output_mtime_ns
-        if outcome.output_inode is not None:
-            media.inode = outcome.output_inode
+        _record_output(session, media, job.target_codec, outcome.output_path or media.path, outcome.output_size,
+                       outcome.output_mtime_ns, outcome.output_inode)
 
 
 def _finish_healthcheck(job: Job, media: MediaFile | None, outcome: JobOutcome, now: Any) -> None:
@@ -330,6 +333,8 @@ def claim_spec(session: Session, job: Job) -> dict[str, Any]:
         "job": {
             "id": job.id, "attempt": job.attempt, "kind": job.kind, "path": job.path,
             "target_codec": job.target_codec, "queue": job.queue, "cpu_fallback": job.cpu_fallback,
+            "approved": bool(session.scalar(select(func.count()).select_from(JobEvent).where(
+                JobEvent.job_id == job.id, JobEvent.event == "approved"))),
             "library": {"id": library.id, "name": library.name} if library else None,
             "path_mappings": list(library.path_mappings or []) if library else [],
         },
@@ -339,28 +344,56 @@ def claim_spec(session: Session, job: Job) -> dict[str, Any]:
 
 def record_recovery(session: Session, job_id: int, attempt: int, node_name: str, action: str,
                     message: str) -> bool:
-    """A node rolled an interrupted replacement forward or back after restarting."""
+    """A node rolled an interrupted replacement forward or back."""
     job = session.get(Job, job_id)
     if job is None or job.status != REPLACING or job.attempt != attempt or job.node != node_name:
         return False
-    job.finished_at = utcnow()
+    apply_recovery(session, job, action, message)
+    session.commit()
+    return True
+
+
+def apply_recovery(session: Session, job: Job, action: str, message: str) -> None:
+    """Record how a journal was brought to an end (by its node or by the control worker)."""
+    now = utcnow()
+    job.finished_at = now
+    journal = job.journal or {}
     if action == "rolled_forward":
         job.status = DONE
         job.error = None
-        journal = job.journal or {}
+        final = journal.get("final") or job.path
+        output_path = os.path.splitext(job.path)[0] + os.path.splitext(final)[1]
         media = session.get(MediaFile, job.media_file_id) if job.media_file_id else None
         if media is not None:
-            media.state = "done"
-            media.video_codec = job.target_codec
+            _record_output(session, media, job.target_codec, output_path, journal.get("output_size"),
+                           journal.get("output_mtime_ns"), journal.get("output_inode"))
         session.add(History(
-            job_id=job.id, library_id=job.library_id, path=journal.get("final_path") or job.path,
-            source_codec=journal.get("source_codec"), target_codec=job.target_codec,
-            size_before=int(journal.get("source_size") or job.source_size or 0),
-            size_after=int(journal.get("output_size") or 0), node=job.node, encoder=job.encoder,
-            finished_at=job.finished_at))
+            job_id=job.id, library_id=job.library_id, path=output_path, source_codec=journal.get("source_codec"),
+            target_codec=job.target_codec, size_before=int(journal.get("source_size") or job.source_size or 0),
+            size_after=int(journal.get("output_size") or 0), node=job.node, encoder=job.encoder, finished_at=now))
+    elif action == "conflict":
+        job.status = FAILED
+        job.error = f"a new file appeared at the path during the swap; both were kept: {message}"
     else:
         job.status = FAILED
         job.error = f"replacement interrupted and rolled back: {message}"
     add_event(session, job, f"recovered:{action}", message)
-    session.commit()
-    return True
+
+
+def _record_output(session: Session, media: MediaFile, codec: str, path: str, size: int | None,
+                   mtime_ns: int | None, inode: int | None) -> None:
+    """The media row now describes the converted file (its path may have a new extension;
+    a row a scan made for that path meanwhile is the same file and gives way)."""
+    if path != media.path:
+        session.execute(delete(MediaFile).where(MediaFile.library_id == media.library_id, MediaFile.path == path,
+                                                MediaFile.id != media.id))
+        media.path = path
+    media.state = "done"
+    media.video_codec = codec
+    media.decision = "converted"
+    if size is not None:
+        media.size = size
+    if mtime_ns is not None:
+        media.mtime_ns = mtime_ns
+    if inode is not None:
+        media.inode = inode

@@ -6,11 +6,11 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from codecshift import pathmap, settings_store
@@ -18,19 +18,18 @@ from codecshift.media import tempfiles
 from codecshift.media.journal import JournalError, load_journal
 from codecshift.media.replace import recover
 from codecshift.models import (
-    DONE,
-    FAILED,
     LIVE_STATUSES,
     REPLACING,
     SCAN_LIVE_STATUSES,
     History,
     Job,
     Library,
+    Node,
     ScanRun,
     utcnow,
 )
 from codecshift.services import history_stats
-from codecshift.services.jobs import add_event, expected_journal
+from codecshift.services.jobs import apply_recovery, expected_journal
 from codecshift.services.scanner import start_scan
 
 log = logging.getLogger(__name__)
@@ -133,44 +132,52 @@ def _expire_quarantine(folder: str, now: float, max_age: float, report: CleanupR
             report.errors.append(f"{path}: {exc.strerror}")
 
 
-def reconcile_journals(session: Session, stale_after: timedelta | None = None) -> dict[int, str]:
-    """Roll ``replacing`` jobs whose node went silent forward or back from their journal,
-    when this machine sees the files; the node does the same itself when it restarts."""
+def reconcile_journals(session: Session, stale_after: timedelta | None = None,
+                       alive: Set[str] = frozenset()) -> dict[int, str]:
+    """Roll ``replacing`` jobs of nodes that are gone forward or back from their journal,
+    when this machine sees the files; the node does the same itself when it comes back.
+    Nodes that still answer through the broker (``alive``) are left to do it themselves,
+    and each job is taken with a conditional update first, so only one party acts."""
     values = settings_store.load_all(session)
     limit = stale_after or timedelta(seconds=values["node_offline_after_seconds"])
     now = utcnow()
+    present = set(session.scalars(select(Node.name).where(Node.status != "offline")))
     outcomes: dict[int, str] = {}
-    for job in session.scalars(select(Job).where(Job.status == REPLACING)):
-        if job.heartbeat_at is not None and now - job.heartbeat_at <= limit:
-            continue
-        if not job.journal:
-            outcomes[job.id] = "no journal"
-            continue
+    candidates = [job.id for job in session.scalars(select(Job).where(Job.status == REPLACING))
+                  if job.node not in alive and job.node not in present
+                  and (job.heartbeat_at is None or now - job.heartbeat_at > limit)]
+    for job_id in candidates:
         try:
-            expected_journal(session, job).check(job.journal)
-        except JournalError as exc:
-            outcomes[job.id] = f"journal refused, files left alone: {exc}"
-            continue
-        try:
-            outcome = recover(job.journal)
-        except FileNotFoundError as exc:
-            outcomes[job.id] = f"files not visible here: {exc}"
-            continue
-        _apply_recovery(session, job, outcome, now)
-        outcomes[job.id] = outcome.action
-    session.commit()
+            outcomes[job_id] = _reconcile_one(session, job_id, now)
+        except Exception as exc:  # one job's trouble must not stop the others
+            session.rollback()
+            log.exception("reconciling job %s failed", job_id)
+            outcomes[job_id] = f"failed: {exc}"
     return outcomes
 
 
-def _apply_recovery(session: Session, job: Job, outcome: Any, now: datetime) -> None:
-    job.finished_at = now
-    if outcome.action == "rolled_forward":
-        job.status = DONE
-        job.error = None
-    else:
-        job.status = FAILED
-        job.error = f"replacement interrupted and rolled back: {outcome.message}"
-    add_event(session, job, f"recovered:{outcome.action}", outcome.message)
+def _reconcile_one(session: Session, job_id: int, now: datetime) -> str:
+    job = session.get(Job, job_id)
+    if job is None or not job.journal:
+        return "no journal"
+    try:
+        expected_journal(session, job).check(job.journal)
+    except JournalError as exc:
+        return f"journal refused, files left alone: {exc}"
+    taken = session.execute(update(Job).where(Job.id == job_id, Job.status == REPLACING, Job.attempt == job.attempt,
+                                              Job.node == job.node).values(heartbeat_at=now, stage="recovering")
+                            .execution_options(synchronize_session=False))
+    session.commit()
+    if taken.rowcount != 1:
+        return "moved on"
+    try:
+        outcome = recover(job.journal)
+    except FileNotFoundError as exc:
+        return f"files not visible here: {exc}"
+    session.refresh(job)
+    apply_recovery(session, job, outcome.action, outcome.message)
+    session.commit()
+    return outcome.action
 
 
 def prune_history(session: Session, now: datetime | None = None) -> int:

@@ -34,7 +34,7 @@ from codecshift.media.probe import MediaInfo, ProbeError, StreamInfo, probe
 from codecshift.models import AWAITING_APPROVAL, QUEUED, Job, Library, MediaFile, ScanRun, utcnow
 from codecshift.plex import PlexError, PlexMediaItem
 from codecshift.services import plex_link, scan_runs
-from codecshift.services.scanner import ScanCounters, ScanError, create_jobs
+from codecshift.services.scanner import ScanCounters, ScanError, ScanNotQueued, create_jobs
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ class PlexScanner:
             started = session.execute(update(ScanRun).where(ScanRun.id == self.scan_id, ScanRun.status == "queued")
                                       .values(status="running", started_at=utcnow()))
             if started.rowcount != 1:
-                raise ScanError(f"scan {self.scan_id} is not queued")
+                raise ScanNotQueued(f"scan {self.scan_id} is not queued")
             run = session.get(ScanRun, self.scan_id)
             library = session.get(Library, run.library_id)
             session.expunge(library)

@@ -49,6 +49,10 @@ class ScanError(RuntimeError):
     """A scan that could not start or finish (unknown library, unreadable root)."""
 
 
+class ScanNotQueued(ScanError):
+    """The run already started, ended or was cancelled: a late or repeated message."""
+
+
 @dataclass
 class Seen:
     """One file found on disk."""
@@ -90,11 +94,14 @@ def start_scan(session: Session, library_id: int, kind: str = "scan") -> tuple[S
 
 
 def cancel_scan(session: Session, scan_id: int) -> bool:
-    result = session.execute(update(ScanRun).where(ScanRun.id == scan_id,
-                                                   ScanRun.status.in_(SCAN_LIVE_STATUSES))
-                             .values(cancel_requested=True))
+    """A running scan stops at its next batch; one still waiting for a worker ends at once."""
+    now = utcnow()
+    waiting = session.execute(update(ScanRun).where(ScanRun.id == scan_id, ScanRun.status == "queued")
+                              .values(status="cancelled", cancel_requested=True, finished_at=now, updated_at=now))
+    running = session.execute(update(ScanRun).where(ScanRun.id == scan_id, ScanRun.status == "running")
+                              .values(cancel_requested=True))
     session.commit()
-    return result.rowcount == 1
+    return waiting.rowcount + running.rowcount == 1
 
 
 def walk(root: str) -> Iterator[Seen]:
@@ -160,7 +167,7 @@ class Scanner:
             started = session.execute(update(ScanRun).where(ScanRun.id == self.scan_id, ScanRun.status == "queued")
                                       .values(status="running", started_at=utcnow()))
             if started.rowcount != 1:
-                raise ScanError(f"scan {self.scan_id} is not queued")
+                raise ScanNotQueued(f"scan {self.scan_id} is not queued")
             run = session.get(ScanRun, self.scan_id)
             library = session.get(Library, run.library_id)
             self.library_id = library.id
@@ -199,6 +206,8 @@ class Scanner:
                 if len(batch) >= batch_size:
                     self._process(batch)
                     batch = []
+                    if self._progress_and_cancelled():
+                        return "cancelled"
                 if self.counters.seen % PROGRESS_EVERY == 0 and self._progress_and_cancelled():
                     return "cancelled"
         if batch:

@@ -43,7 +43,8 @@ def _reply(node: Node) -> dict[str, Any]:
     session = db()
     values = settings_store.load_all(session)
     return {"node": node_json(node), "desired_state": node.desired_state,
-            "cancel_jobs": cancel_requests_for(session, node), "settings": node_settings(values),
+            "cancel_jobs": cancel_requests_for(session, node), "recover_jobs": nodes.recoverable_jobs(session, node),
+            "settings": node_settings(values),
             "dashboard_version": read_version()}
 
 

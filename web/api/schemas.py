@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from codecshift.models import JOB_STATUSES
 
@@ -31,6 +31,11 @@ class Page(Strict):
 NodeName = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
+class CurrentJob(Lenient):
+    job_id: StrictInt
+    attempt: StrictInt
+
+
 class NodeRegistration(Lenient):
     name: str = NodeName
     hostname: str = Field(min_length=1, max_length=200)
@@ -39,11 +44,8 @@ class NodeRegistration(Lenient):
     queues: list[Literal["nvenc", "qsv", "vaapi", "cpu"]]
     concurrency: dict[str, StrictInt] = Field(default_factory=dict)
     path_mappings: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class CurrentJob(Lenient):
-    job_id: StrictInt
-    attempt: StrictInt
+    current_jobs: list[CurrentJob] = Field(default_factory=list, description="What the node still runs: "
+                                           "a re-registering node keeps these")
 
 
 class Heartbeat(Lenient):
@@ -77,6 +79,8 @@ class Journal(JobCall):
 
 class Result(JobCall):
     status: Literal["done", "skipped", "failed", "cancelled"]
+    code: str | None = Field(None, max_length=32, description="The media engine's reason code, e.g. "
+                             "not_smaller, disk_full, recovery_failed")
     reason: str = Field("", max_length=20_000)
     encoder: str | None = Field(None, max_length=32)
     family: str | None = Field(None, max_length=16)
@@ -96,7 +100,7 @@ class Result(JobCall):
 
 
 class Recovered(JobCall):
-    action: Literal["rolled_forward", "rolled_back", "nothing_to_do"]
+    action: Literal["rolled_forward", "rolled_back", "conflict", "nothing_to_do"]
     message: str = Field("", max_length=4000)
 
 
@@ -134,25 +138,15 @@ class PriorityBody(Strict):
 
 
 class PathMapping(Strict):
-    from_: str = Field(alias="from", min_length=1)
-    to: str = Field(min_length=1)
-    node: str | None = None
+    """The shape of one mapping; its paths are checked by ``codecshift.pathmap.validate_mappings``
+    (absolute POSIX or Windows paths, no '..' or NUL, no two entries with the same ``from`` for
+    the same node), the one check every place that accepts mappings uses."""
+
+    from_: str = Field(alias="from", min_length=1, max_length=4096)
+    to: str = Field(min_length=1, max_length=4096)
+    node: str | None = Field(None, max_length=200)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("from_", "to")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must be an absolute path")
-        return value
-
-
-def _check_roots(roots: list[str]) -> list[str]:
-    for root in roots:
-        if not root.startswith("/"):
-            raise ValueError(f"{root!r} is not an absolute path")
-    return [root.rstrip("/") or "/" for root in roots]
 
 
 class LibraryBody(Strict):
@@ -163,11 +157,6 @@ class LibraryBody(Strict):
     rescan_interval_minutes: int | None = Field(None, ge=0, le=525_600)
     enabled: StrictBool = True
 
-    @field_validator("roots")
-    @classmethod
-    def _absolute_roots(cls, value: list[str]) -> list[str]:
-        return _check_roots(value)
-
 
 class LibraryPatch(Strict):
     name: str | None = Field(None, min_length=1, max_length=200)
@@ -176,11 +165,6 @@ class LibraryPatch(Strict):
     path_mappings: list[PathMapping] | None = None
     rescan_interval_minutes: int | None = Field(None, ge=0, le=525_600)
     enabled: StrictBool | None = None
-
-    @field_validator("roots")
-    @classmethod
-    def _absolute_roots(cls, value: list[str] | None) -> list[str] | None:
-        return _check_roots(value) if value is not None else None
 
 
 class FilesQuery(Page):
