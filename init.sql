@@ -18,7 +18,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
 	prefix VARCHAR(16) NOT NULL,
 	key_hash VARCHAR(128) NOT NULL,
 	role VARCHAR(16) NOT NULL,
-	node_name VARCHAR(200),
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
 	last_used_at TIMESTAMP WITH TIME ZONE,
 	revoked_at TIMESTAMP WITH TIME ZONE,
@@ -71,24 +70,6 @@ CREATE TABLE IF NOT EXISTS libraries (
 	enabled BOOLEAN NOT NULL,
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
 	last_scan_at TIMESTAMP WITH TIME ZONE,
-	PRIMARY KEY (id),
-	UNIQUE (name)
-);
-
-CREATE TABLE IF NOT EXISTS nodes (
-	id SERIAL NOT NULL,
-	name VARCHAR(200) NOT NULL,
-	hostname VARCHAR(200) NOT NULL,
-	version VARCHAR(32) NOT NULL,
-	capabilities JSON NOT NULL,
-	queues JSON NOT NULL,
-	concurrency JSON NOT NULL,
-	status VARCHAR(16) NOT NULL,
-	desired_state VARCHAR(16) NOT NULL,
-	current_jobs JSON NOT NULL,
-	path_mappings JSON NOT NULL,
-	registered_at TIMESTAMP WITH TIME ZONE NOT NULL,
-	last_heartbeat TIMESTAMP WITH TIME ZONE,
 	PRIMARY KEY (id),
 	UNIQUE (name)
 );
@@ -156,6 +137,26 @@ CREATE TABLE IF NOT EXISTS media_files (
 CREATE INDEX IF NOT EXISTS ix_media_files_health ON media_files (library_id, health);
 
 CREATE INDEX IF NOT EXISTS ix_media_files_library_state ON media_files (library_id, state);
+
+CREATE TABLE IF NOT EXISTS nodes (
+	id SERIAL NOT NULL,
+	name VARCHAR(200) NOT NULL,
+	hostname VARCHAR(200) NOT NULL,
+	version VARCHAR(32) NOT NULL,
+	capabilities JSON NOT NULL,
+	queues JSON NOT NULL,
+	concurrency JSON NOT NULL,
+	status VARCHAR(16) NOT NULL,
+	desired_state VARCHAR(16) NOT NULL,
+	current_jobs JSON NOT NULL,
+	path_mappings JSON NOT NULL,
+	owner_key_id INTEGER,
+	registered_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	last_heartbeat TIMESTAMP WITH TIME ZONE,
+	PRIMARY KEY (id),
+	UNIQUE (name),
+	FOREIGN KEY(owner_key_id) REFERENCES api_keys (id) ON DELETE SET NULL
+);
 
 CREATE TABLE IF NOT EXISTS scan_runs (
 	id SERIAL NOT NULL,
@@ -294,14 +295,14 @@ GRANT USAGE, SELECT, UPDATE ON SEQUENCE bulk_operations_id_seq TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE history_daily TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE libraries TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE libraries_id_seq TO codecshift;
-GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE nodes TO codecshift;
-GRANT USAGE, SELECT, UPDATE ON SEQUENCE nodes_id_seq TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE rate_limit_counters TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE users TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE users_id_seq TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE worker_settings TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE media_files TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE media_files_id_seq TO codecshift;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE nodes TO codecshift;
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE nodes_id_seq TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE scan_runs TO codecshift;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE scan_runs_id_seq TO codecshift;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE jobs TO codecshift;

@@ -26,11 +26,14 @@ def render_settings() -> str:
              "Generated from `codecshift/registry.py` by `python -m codecshift.docsgen`; do not edit.", "",
              "These live in the database (`worker_settings`), are edited on the dashboard's Settings page or",
              "with `PATCH /api/settings`, and are read by nodes over the API (secrets never leave the",
-             "dashboard). Keys marked *per library* can be overridden in a library's profile.", ""]
+             "dashboard). Keys marked *per library* can be overridden in a library's profile. Keys marked",
+             "*read-only here* are written only by their own flow (the Plex link, which checks the server",
+             "first): the Settings page shows them and `PATCH /api/settings` refuses them.", ""]
     for group, settings in registry.groups().items():
         lines += [f"## {group}", "", "| Key | Type | Default | Range | Meaning |", "|---|---|---|---|---|"]
         for s in settings:
-            kind = s.type + (" (per library)" if s.per_library else "") + (", secret" if s.secret else "")
+            kind = (s.type + (" (per library)" if s.per_library else "") + (", secret" if s.secret else "")
+                    + (", read-only here" if s.managed else ""))
             default = "(empty)" if s.secret else _value(s.default)
             unit = f" {s.unit}" if s.unit else ""
             lines.append(f"| `{s.key}` | {kind} | {default}{unit} | {s.describe_range()} | {s.help} |")

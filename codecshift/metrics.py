@@ -24,7 +24,8 @@ from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from codecshift import registry
-from codecshift.models import JOB_STATUSES, QUEUED, RUNNING, History, Job, Node, WorkerSetting
+from codecshift.models import JOB_STATUSES, QUEUED, RUNNING, Job, Node, WorkerSetting
+from codecshift.services import history_stats
 from codecshift.version import read_version
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,14 @@ class ClusterCollector:
     # -- queries --------------------------------------------------------------
 
     def _query(self) -> list[Metric]:
-        with self.engine.connect() as conn, conn.begin():
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # One snapshot for every query, so a history fold running meanwhile is counted once.
+                conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            return self._query_in(conn)
+
+    def _query_in(self, conn: Connection) -> list[Metric]:
+        with conn.begin():
             if conn.dialect.name == "postgresql":
                 # A scrape must never hang behind a lock or a slow plan.
                 conn.execute(text(f"SET LOCAL statement_timeout = {int(self.statement_timeout_ms)}"))
@@ -101,16 +109,17 @@ class ClusterCollector:
         return [jobs, depth]
 
     def _history(self, conn: Connection) -> list[Metric]:
-        count, saved, before = conn.execute(select(
-            func.count(), func.coalesce(func.sum(History.size_before - History.size_after), 0),
-            func.coalesce(func.sum(History.size_before), 0))).one()
+        # The daily rollup plus the rows not folded in yet (history_stats), never a scan of every
+        # history row; so the figures are all-time and do not fall when retention prunes rows.
+        totals = history_stats.all_time_totals(conn)
         return [
-            GaugeMetricFamily("codecshift_bytes_saved", "Bytes saved by every finished transcode in "
-                              "the history (falls when history is pruned).", value=int(saved)),
+            GaugeMetricFamily("codecshift_bytes_saved", "Bytes saved by every finished transcode "
+                              "(all time: pruning the history does not lower it).",
+                              value=totals.size_before - totals.size_after),
             GaugeMetricFamily("codecshift_bytes_processed", "Source bytes of every finished transcode "
-                              "in the history.", value=int(before)),
-            GaugeMetricFamily("codecshift_transcodes_finished", "Finished transcodes in the history.",
-                              value=int(count)),
+                              "(all time).", value=totals.size_before),
+            GaugeMetricFamily("codecshift_transcodes_finished", "Finished transcodes (all time).",
+                              value=totals.files),
         ]
 
     def _encoding(self, conn: Connection) -> list[Metric]:

@@ -281,6 +281,8 @@ class Node(Base):
     desired_state: Mapped[str] = mapped_column(String(16), default="running")  # running | paused | drain
     current_jobs: Mapped[list[Any]] = mapped_column(default=list)
     path_mappings: Mapped[list[Any]] = mapped_column(default=list)
+    # The node key that registered this node; only it (or an admin) may act as the node.
+    owner_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_heartbeat: Mapped[datetime | None] = mapped_column()
 
@@ -319,8 +321,6 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(16), default="node")  # node | metrics | webhook | admin
-    # A node key is bound to the node name it first registers; it then acts only as that node.
-    node_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()

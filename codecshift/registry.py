@@ -53,6 +53,9 @@ class Setting:
     secret: bool = False
     unit: str = ""
     item_choices: tuple[str, ...] = field(default=())
+    # Written only by the flow that owns it (the Plex link checks the server's identity before
+    # saving URL, token and identifier); the settings API and page show it and refuse changes.
+    managed: bool = False
 
     def parse(self, value: Any) -> Any:
         """Return the typed value, accepting JSON-native values or form text."""
@@ -256,11 +259,13 @@ _SETTINGS: list[Setting] = [
             "forever.", "Maintenance", minimum=0, maximum=36_500, unit="days"),
     Setting("scan_batch_size", "int", 500, "Files probed and written per batch during a scan.",
             "Maintenance", minimum=1, maximum=50_000),
-    Setting("plex_url", "str", "", "Base URL of the linked Plex server.", "Plex"),
-    Setting("plex_token", "str", "", "Plex token; write-only, never shown again.", "Plex", secret=True),
+    Setting("plex_url", "str", "", "Base URL of the linked Plex server; set by linking a server on the "
+            "Plex page (or POST /api/plex/link).", "Plex", managed=True),
+    Setting("plex_token", "str", "", "Plex token; write-only, never shown again; set by linking a server "
+            "on the Plex page.", "Plex", secret=True, managed=True),
     Setting("plex_machine_identifier", "str", "", "Machine identifier of the linked Plex server, "
             "recorded when it is linked: every call checks that the server at the URL is still this one, "
-            "and webhooks from other servers are ignored.", "Plex"),
+            "and webhooks from other servers are ignored.", "Plex", managed=True),
     Setting("plex_verify_tls", "bool", True, "Check the Plex server's HTTPS certificate; turn off only "
             "for a self-signed certificate on a trusted network.", "Plex"),
     Setting("plex_timeout", "int", 10, "Seconds to wait for each answer from Plex.", "Plex", minimum=1,
@@ -341,6 +346,15 @@ def public_values(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def check_writable(keys: Iterable[str]) -> None:
+    """SettingError for the first unknown key or key managed by its own flow (the Plex link):
+    the settings API and page may not write those."""
+    for key in keys:
+        if get_setting(key).managed:
+            raise SettingError(key, "is set by linking a Plex server (the Plex page or POST /api/plex/link), "
+                               "which checks the server first; it cannot be changed here")
 
 
 def iter_settings() -> Iterable[Setting]:

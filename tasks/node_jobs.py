@@ -110,8 +110,10 @@ def run_healthcheck(runtime: NodeRuntime, spec: dict[str, Any], family: str) -> 
     mapped = local_path(runtime, job)
     if not os.path.isfile(mapped.path):
         return _unreachable(runtime, job, mapped)
-    with runtime.track(job["id"], job["attempt"], family):
-        health = check_health(mapped.path)
+    with runtime.track(job["id"], job["attempt"], family) as running:
+        health = check_health(mapped.path, should_cancel=running.cancel.is_set)
+    if running.cancel.is_set():
+        return {"status": "cancelled", "reason": "cancelled by user", "family": family}
     return {"status": "done", "health": "ok" if health.ok else "corrupt",
             "reason": "" if health.ok else health.message, "family": family}
 

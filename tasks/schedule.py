@@ -15,7 +15,15 @@ from tasks import names
 
 
 def build_schedule(values: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    values = values or registry.defaults()
+    """Each entry expires after its own interval: behind a long scan, a stale tick is
+    dropped rather than run late next to a fresh one."""
+    schedule = _entries(values or registry.defaults())
+    for entry in schedule.values():
+        entry["options"] = {"expires": max(1.0, float(entry["schedule"]))}
+    return schedule
+
+
+def _entries(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     offline = max(3, int(values["node_offline_after_seconds"]))
     cleanup_hours = max(1, int(values["cleanup_age_hours"]))
     return {

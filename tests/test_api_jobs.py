@@ -153,15 +153,16 @@ def test_node_calls_validate_and_refuse_stale_attempts(dash: Dashboard, lib: tup
     dash.node("node-a")
     job = dash.job(str(root / "a.mkv"), "queued", library, queue="cpu")
     key = dash.node_key
-    with session_scope(dash.engine) as session:  # a fresh key, bound by its first registration
-        key = create_key(session, "fresh node", "node").secret
-    assert dash.api("POST", f"/api/jobs/{job}/claim", key=key, json={"node": "node-a", "attempt": 0}).status_code \
-        == 403, "a node key that never registered acts as no node"
+    with session_scope(dash.engine) as session:  # another node key: it cannot act as node-a
+        stranger = create_key(session, "another node", "node").secret
+    refused = dash.api("POST", f"/api/jobs/{job}/claim", key=stranger, json={"node": "node-a", "attempt": 0})
+    assert refused.status_code == 403 and "registered with another key" in error_of(refused)["message"]
     registration = {"name": "node-a", "hostname": "a.local", "version": "x", "queues": ["cpu"],
                     "capabilities": {"families": {"cpu": ["hevc"]}}, "concurrency": {"cpu": 1}}
+    assert dash.api("POST", "/api/nodes/register", key=stranger, json=registration).status_code == 403
+    assert dash.api("POST", "/api/nodes/register", key=stranger, json={**registration, "name": "node-c"}) \
+        .status_code == 200, "a node key may register nodes of its own"
     assert dash.api("POST", "/api/nodes/register", key=key, json=registration).status_code == 200
-    other = dash.api("POST", "/api/nodes/register", key=key, json={**registration, "name": "node-b"})
-    assert other.status_code == 403 and "belongs to node node-a" in error_of(other)["message"]
     assert error_of(dash.api("POST", f"/api/jobs/{job}/claim", key=key, json={"attempt": 0}))["field"] == "node"
     assert error_of(dash.api("POST", f"/api/jobs/{job}/claim", key=key,
                              json={"node": "node-a", "attempt": "0"}))["field"] == "attempt"

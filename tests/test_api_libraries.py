@@ -40,7 +40,7 @@ def test_create_get_change_and_delete(dash: Dashboard, tmp_path: Path) -> None:
                                                                     "enabled": False})
     assert patched.status_code == 200
     assert patched.get_json()["name"] == "Films" and patched.get_json()["rescan_interval_minutes"] is None
-    assert dash.api("DELETE", f"/api/libraries/{library}").get_json() == {"deleted": library}
+    assert dash.api("DELETE", f"/api/libraries/{library}").get_json() == {"deleted": library, "cancelled_jobs": 0}
     assert root.is_dir()  # files stay
     for method in ("GET", "PATCH", "DELETE"):
         response = dash.api(method, f"/api/libraries/{library}", json={} if method == "PATCH" else None)
@@ -56,7 +56,7 @@ def test_create_refuses_bad_input_naming_the_field(dash: Dashboard, tmp_path: Pa
         ({"name": "A"}, "roots"),
         ({"name": "A", "roots": []}, "roots"),
         ({"name": "A", "roots": "movies"}, "roots"),
-        ({"name": "A", "roots": ["movies"]}, "roots"),
+        ({"name": "A", "roots": ["movies"]}, "roots.0"),
         ({"name": "A", "roots": [str(tmp_path / "missing")]}, "roots.0"),
         ({"name": "A", "roots": [str(root), str(tmp_path / "file.mkv")]}, "roots.1"),
         ({"name": "A", "roots": [str(root)], "enabled": "yes"}, "enabled"),

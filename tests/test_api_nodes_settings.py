@@ -76,12 +76,13 @@ def test_settings_read_schema_and_change(dash: Dashboard) -> None:
     assert sorted(keys) == sorted(registry.REGISTRY)
     assert all(item["help"] for items in schema.values() for item in items)
 
-    changed = dash.api("PATCH", "/api/settings", json={"values": {"min_file_size_mb": "120", "plex_token": "abc"}})
+    changed = dash.api("PATCH", "/api/settings", json={"values": {"min_file_size_mb": "120",
+                                                                    "notify_urls": ["json://abc@example.com"]}})
     assert changed.status_code == 200
     body = changed.get_json()["settings"]
-    assert body["min_file_size_mb"] == 120 and body["plex_token"] == {"set": True}
+    assert body["min_file_size_mb"] == 120 and body["notify_urls"] == {"set": True}
     node_view = dash.api("GET", "/api/settings", key=dash.node_key).get_json()["settings"]
-    assert "plex_token" not in node_view and node_view["min_file_size_mb"] == 120
+    assert "notify_urls" not in node_view and node_view["min_file_size_mb"] == 120
 
 
 def test_settings_refuse_bad_values_and_change_nothing(dash: Dashboard) -> None:

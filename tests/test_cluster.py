@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from codecshift.db import session_scope
 from codecshift.media.probe import probe
-from codecshift.models import History, JobEvent
+from codecshift.models import History, Job, JobEvent
 from codecshift.services.maintenance import cleanup_temp_files
 from support.cluster import Cluster, free_port, running_cluster, wait_for
 from support.media import make_clip
@@ -355,3 +355,28 @@ def test_health_check_marks_corrupt_files_and_unreachable_paths_name_the_mapping
         failed = next(j for j in job if j.library_id == far)
         assert "not found on node w1" in failed.error and "/mnt/not-mounted" in failed.error
         assert (elsewhere / "far.mkv").read_bytes() == h264_clip.read_bytes()
+
+
+def test_a_dashboard_outage_costs_no_encode(tmp_path: Path, pg: str) -> None:
+    """The dashboard goes away mid-encode for longer than the offline limit: the node keeps
+    encoding (it answers the reaper's ping through the broker), keeps its result until the
+    dashboard is back, and the job ends done after one attempt."""
+    media = tmp_path / "media"
+    _slow_clip(media)
+    with running_cluster(tmp_path, pg, settings=FAST) as cluster:
+        cluster.start_control()
+        cluster.start_beat()
+        cluster.start_worker("steady")
+        library = cluster.add_library(media, profile=SLOW_PROFILE)
+        cluster.scan(library)
+        cluster.wait_jobs(lambda js: js[0].status == "running" and js[0].progress > 0, 60, "encode started")
+        cluster.server.stop()
+        time.sleep(8)  # twice node_offline_after_seconds: the reaper runs meanwhile
+        with session_scope(cluster.engine) as session:
+            job = session.scalar(select(Job))
+            assert job.status in ("running", "verifying", "replacing"), job.status
+            assert job.attempt == 1
+        cluster.server = cluster.server.restarted()
+        jobs = cluster.wait_jobs(lambda js: js[0].status == "done", 120, "job done after the outage")
+        assert jobs[0].attempt == 1 and _claims(cluster, jobs[0].id) == ["steady"]
+        _assert_single_hevc_output(media, ["slow.mkv"])

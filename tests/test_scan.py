@@ -185,3 +185,16 @@ def test_path_mappings_let_the_control_worker_see_library_paths(sqlite_url: str,
         library_id = library.id
     _scan(engine, library_id)
     assert [m.path for m in _files(engine).values()] == ["/data/movies/a.mkv"]
+
+
+def test_a_queued_file_replaced_by_an_hevc_release_is_not_converted(sqlite_url: str, media_dir: Path,
+                                                                     h264_clip: Path) -> None:
+    shutil.copy2(h264_clip, media_dir / "a.mkv")
+    engine, library_id = _setup(sqlite_url, media_dir)
+    _scan(engine, library_id)
+    make_clip(media_dir / "a.mkv", vcodec="libx265", extra_video_args=("-preset", "ultrafast"))
+    _scan(engine, library_id)
+    with session_scope(engine) as session:
+        job = session.scalar(select(Job))
+        assert job.status == "cancelled" and "no longer worth converting" in job.error
+        assert session.scalar(select(MediaFile)).state == "skipped"

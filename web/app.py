@@ -19,6 +19,11 @@ from web.security import init_security
 
 log = logging.getLogger(__name__)
 
+# Every request body is small (the largest are 10,000 job ids or a library's mappings); a
+# larger one is refused with 413 before it is read. The Plex webhook allows more
+# (web.api.webhooks_api.PLEX_WEBHOOK_MAX_BYTES): its multipart body carries a thumbnail.
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+
 
 def create_app(settings: InfraSettings | None = None, *, engine: Engine | None = None,
                celery_app: Any = None) -> Flask:
@@ -38,6 +43,7 @@ def create_app(settings: InfraSettings | None = None, *, engine: Engine | None =
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         CODECSHIFT_VERSION=read_version(),
     )
     if settings.proxy_count:
@@ -76,7 +82,10 @@ def _register_errors(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Any:
         if _wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
-            return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+            message = exc.description
+            if exc.code == 413 and request.max_content_length:
+                message = f"the request body is too large: at most {request.max_content_length} bytes"
+            return jsonify({"error": {"code": code, "message": message}}), exc.code
         return exc
 
     @app.errorhandler(Exception)

@@ -23,10 +23,10 @@ from flask import Flask, abort, g, has_request_context, redirect, request, sessi
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import AnonymousUserMixin, LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from codecshift.apikeys import verify_key
-from codecshift.models import ApiKey, User
+from codecshift.models import ApiKey, Node, User
 from web.extensions import SETTINGS_KEY, db, infra
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ class Principal:
     name: str
     role: str  # node | admin | user
     key_id: int | None = None
-    node_name: str | None = None  # the node a node key is bound to (at its first registration)
 
 
 class LoginUser:
@@ -201,17 +200,20 @@ def authorize_api_request(role: str) -> Principal | None:
     """Raise ApiError 401/403 unless the caller may use an endpoint of ``role``."""
     if role == "public":
         return None
-    supplied = _supplied_key(in_url=role == "webhook")
     if not infra().auth_enabled:
-        if request.method not in SAFE_METHODS and supplied is None and _cross_site():
+        # Keys are not checked with authentication off, so a key (any text, even in the URL of
+        # a webhook route) must not unlock changes from another site's page. Servers (webhook
+        # senders, scripts) send neither Origin nor Sec-Fetch-Site; browsers always do.
+        if request.method not in SAFE_METHODS and _cross_site():
             raise _api_error(403, "cross_site", "changes from another site are refused")
         g.principal = Principal("anonymous", "anonymous", "admin")
         return g.principal
+    supplied = _supplied_key(in_url=role == "webhook")
     if supplied is not None:
         key = verify_key(db(), supplied.strip())
         if key is None:
             raise _api_error(401, "unauthorized", "the API key is wrong or revoked")
-        principal = Principal("key", key.name, key.role, key_id=key.id, node_name=key.node_name)
+        principal = Principal("key", key.name, key.role, key_id=key.id)
     elif current_user.is_authenticated:
         principal = Principal("user", current_user.username, "admin" if current_user.is_admin else "user")
         if request.method not in SAFE_METHODS:
@@ -291,29 +293,18 @@ def admin_required_page(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def require_node(name: str, *, binding: bool = False) -> None:
-    """A node key acts only as the node it is bound to; the registration (``binding``)
-    binds a fresh key to the name it registers. Admin keys and people may act for any."""
+    """A node key acts only as the nodes it registered: the key that registers a node name
+    owns it, and another node key cannot heartbeat, claim or report as that node. Admin
+    keys and people may act for any node. ``binding`` is the registration itself."""
     principal = g.get("principal")
     if principal is None or principal.kind != "key" or principal.role != "node":
         return
-    if principal.node_name == name:
-        return
-    if principal.node_name is None and binding:
-        bind_node_key(principal.key_id, name)
-        return
-    if principal.node_name is None:
-        raise _api_error(403, "forbidden", "this node key is not registered yet: register first")
-    raise _api_error(403, "forbidden", f"this key belongs to node {principal.node_name}, not {name}")
-
-
-def bind_node_key(key_id: int | None, name: str) -> None:
-    """Bind a node key to its node at the first registration (a conditional update, so two
-    registrations racing with one key cannot both win)."""
     session = db()
-    result = session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.node_name.is_(None))
-                             .values(node_name=name))
-    session.commit()
-    if result.rowcount != 1:
-        current = session.scalar(select(ApiKey.node_name).where(ApiKey.id == key_id))
-        if current != name:
-            raise _api_error(403, "forbidden", f"this key belongs to node {current}, not {name}")
+    node = session.scalar(select(Node).where(Node.name == name))
+    owner = session.get(ApiKey, node.owner_key_id) if node is not None and node.owner_key_id else None
+    if node is not None and owner is not None and owner.revoked_at is None:
+        if owner.id == principal.key_id:
+            return
+        raise _api_error(403, "forbidden", f"node {name} was registered with another key ({owner.name})")
+    if not binding:
+        raise _api_error(403, "forbidden", f"node {name} is not registered with this key: register first")

@@ -88,7 +88,8 @@ def worker(name: str | None, register_timeout: float) -> None:
 
 
 @click.command()
-@click.option("--concurrency", "-c", type=int, default=2, show_default=True, help="Parallel control tasks.")
+@click.option("--concurrency", "-c", type=int, default=3, show_default=True,
+              help="Parallel control tasks (a long scan holds one; dispatch and maintenance use the others).")
 @click.option("--name", default=None, help="Worker name (default control@HOST).")
 def control(concurrency: int, name: str | None) -> None:
     """Start the control worker (queues scan, maintenance, control); it uses the database."""

@@ -166,15 +166,7 @@ def rebuild(session: Session) -> int:
     session.execute(delete(HistoryDaily))
     session.execute(update(History).values(in_rollup=True).execution_options(synchronize_session=False))
     day = _day_expression(session)
-    ssim = History.quality_metric == "ssim"
-    vmaf = History.quality_metric == "vmaf"
-    sums = (func.count(), func.coalesce(func.sum(History.size_before), 0),
-            func.coalesce(func.sum(History.size_after), 0), func.coalesce(func.sum(History.encode_seconds), 0.0),
-            func.coalesce(func.sum(History.total_seconds), 0.0),
-            func.coalesce(func.sum(_when(ssim, History.quality_score)), 0.0),
-            func.count(_when(ssim, History.quality_score)),
-            func.coalesce(func.sum(_when(vmaf, History.quality_score)), 0.0),
-            func.count(_when(vmaf, History.quality_score)))
+    sums = _row_sums()
     key_exprs = {
         "all": literal(""), "node": func.coalesce(History.node, ""), "encoder": func.coalesce(History.encoder, ""),
         "source_codec": func.coalesce(History.source_codec, ""),
@@ -241,14 +233,28 @@ def _in_range(day: date, since: date | None, until: date | None) -> bool:
     return (since is None or day >= since) and (until is None or day <= until)
 
 
+def _row_sums() -> tuple[Any, ...]:
+    """SQL sums of history rows in ``SUM_FIELDS`` order (the same figures ``_row_values`` gives)."""
+    ssim = History.quality_metric == "ssim"
+    vmaf = History.quality_metric == "vmaf"
+    return (func.count(), func.coalesce(func.sum(History.size_before), 0),
+            func.coalesce(func.sum(History.size_after), 0), func.coalesce(func.sum(History.encode_seconds), 0.0),
+            func.coalesce(func.sum(History.total_seconds), 0.0),
+            func.coalesce(func.sum(_when(ssim, History.quality_score)), 0.0),
+            func.count(_when(ssim, History.quality_score)),
+            func.coalesce(func.sum(_when(vmaf, History.quality_score)), 0.0),
+            func.count(_when(vmaf, History.quality_score)))
+
+
 def all_time_totals(conn: Connection) -> Totals:
-    """Every transcode ever: the daily totals plus rows not folded in yet."""
+    """Every transcode ever: the daily totals plus rows not folded in yet, both summed by the
+    database (two index-backed aggregates, whatever the number of rows); callers that want one
+    consistent view pass a ``snapshot`` connection."""
     totals = Totals()
     row = conn.execute(select(*(func.coalesce(func.sum(getattr(HistoryDaily, n)), 0) for n in SUM_FIELDS))
                        .where(HistoryDaily.dimension == "all")).one()
     totals.add(row)
-    for pending in _pending_rows(conn):
-        totals.add_row(pending)
+    totals.add(conn.execute(select(*_row_sums()).where(PENDING)).one())
     return totals
 
 

@@ -19,6 +19,7 @@ from codecshift.media import tempfiles
 from codecshift.media.journal import validate_journal
 from codecshift.models import (
     ACTIVE_STATUSES,
+    AWAITING_APPROVAL,
     CANCELLED,
     DONE,
     FAILED,
@@ -257,12 +258,12 @@ def finish(session: Session, job_id: int, attempt: int, node_name: str, outcome:
         library = session.get(Library, job.library_id) if job.library_id else None
         report.plex_refresh = bool(library and library.kind == "plex" and settings["plex_refresh_after_replace"])
     elif outcome.status == FAILED and _should_reroute(job, outcome, settings):
+        job.error = f"{outcome.encoder or job.queue} failed ({outcome.reason}); re-routed to cpu"
         job.status = QUEUED
         job.cpu_fallback = True
         job.queue = "cpu"
         job.published_at = None
         job.node = None
-        job.error = f"{outcome.encoder or job.queue} failed ({outcome.reason}); re-routed to cpu"
         report.job_status = QUEUED
         report.rerouted_to_cpu = True
     else:
@@ -277,8 +278,8 @@ def finish(session: Session, job_id: int, attempt: int, node_name: str, outcome:
     add_event(session, job, f"finished:{report.job_status}", outcome.reason or None, outcome.log_tail)
     session.flush()
     if job.library_id and report.job_status in FINAL_STATUSES:
-        live = session.scalar(select(func.count()).select_from(Job).where(
-            Job.library_id == job.library_id, Job.status.in_(LIVE_STATUSES)))
+        live = session.scalar(select(func.count()).select_from(Job).where(  # waiting for approval is not work
+            Job.library_id == job.library_id, Job.status.in_(LIVE_STATUSES), Job.status != AWAITING_APPROVAL))
         report.library_done = live == 0 and settings["notify_on_library_done"]
     session.commit()
     return report

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from codecshift import pathmap, settings_store
 from codecshift.media import tempfiles
-from codecshift.media.journal import JournalError, load_journal
+from codecshift.media.journal import JournalError, load_journal, owner_alive
 from codecshift.media.replace import recover
 from codecshift.models import (
     LIVE_STATUSES,
@@ -74,7 +74,7 @@ def cleanup_temp_files(session: Session, now: float | None = None) -> CleanupRep
                 if tag is None or tag in live or age < max_age:
                     report.kept += 1
                 elif tempfiles.role_of(path) == "journal":
-                    _recover(path, report)
+                    _recover(path, report, tag)
                 elif tempfiles.is_disposable(path):
                     _remove(path, report)
                 else:
@@ -92,9 +92,13 @@ def _remove(path: str, report: CleanupReport) -> None:
         report.errors.append(f"{path}: {exc.strerror}")
 
 
-def _recover(journal_path: str, report: CleanupReport) -> None:
+def _recover(journal_path: str, report: CleanupReport, tag: str) -> None:
     try:
-        outcome = recover(load_journal(journal_path))
+        journal = load_journal(journal_path)
+        if tempfiles.job_of_tag(tag) is None and owner_alive(journal):
+            report.kept += 1  # a `codecshift transcode` still running on this machine
+            return
+        outcome = recover(journal)
     except (OSError, ValueError) as exc:
         report.errors.append(f"{journal_path}: cannot recover: {exc}")
         return
@@ -119,7 +123,12 @@ def _artifacts(root: str) -> list[str]:
 def _expire_quarantine(folder: str, now: float, max_age: float, report: CleanupReport) -> None:
     if max_age <= 0:
         return
-    for name in os.listdir(folder):
+    try:
+        names = os.listdir(folder)
+    except OSError as exc:
+        report.errors.append(f"{folder}: {exc.strerror}")
+        return
+    for name in names:
         path = os.path.join(folder, name)
         try:
             if now - os.lstat(path).st_mtime > max_age:

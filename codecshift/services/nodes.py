@@ -50,8 +50,9 @@ class Registration:
     current_jobs: list[dict[str, int]] = field(default_factory=list)
 
 
-def register(session: Session, reg: Registration) -> Node:
-    """Create or refresh a node; its desired state survives restarts."""
+def register(session: Session, reg: Registration, owner_key_id: int | None = None) -> Node:
+    """Create or refresh a node; its desired state survives restarts. A node key that
+    registers a node owns it (the API checks ownership before calling this)."""
     unknown = [queue for queue in reg.queues if queue not in TRANSCODE_QUEUES]
     if unknown:
         raise NodeError(f"unknown queue {unknown[0]!r}; nodes serve {', '.join(TRANSCODE_QUEUES)}")
@@ -60,6 +61,8 @@ def register(session: Session, reg: Registration) -> Node:
     if node is None:
         node = Node(name=reg.name)
         session.add(node)
+    if owner_key_id is not None:
+        node.owner_key_id = owner_key_id
     node.hostname = reg.hostname
     node.version = reg.version
     node.capabilities = reg.capabilities

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -99,18 +100,42 @@ def current_connection(session: Session) -> PlexConnection:
     return connection(settings_store.load_all(session))
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower().rstrip("."), port
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs reach the same scheme, host and port (the path may differ)."""
+    origin = _origin(url)
+    return origin is not None and origin == _origin(other)
+
+
 def link_server(session: Session, url: str, token: str, *, verify_tls: bool = True,
                 timeout: int | None = None) -> LinkResult:
     """Check URL and token against the server's identity, then store the link (and only then).
 
-    A blank token keeps the stored one, so the URL or TLS choice can change
-    without typing the token again. Any PlexError leaves the settings as they were.
+    A blank token keeps the stored one, so the path, the TLS choice or the timeout can change
+    without typing the token again; but only while scheme, host and port stay the same, so the
+    write-only token is never sent to a server nobody gave it for. Any PlexError leaves the
+    settings as they were.
     """
     values = settings_store.load_all(session)
-    token = (token or "").strip() or values.get("plex_token") or ""
     seconds = int(values.get("plex_timeout") or 10) if timeout is None else timeout
     registry.parse_value("plex_timeout", seconds)
     clean_url = plex.normalize_url(url)
+    token = (token or "").strip()
+    if not token and values.get("plex_token"):
+        if not same_origin(clean_url, values.get("plex_url") or ""):
+            raise PlexConfigError("the Plex token must be typed again when the server's scheme, host or port "
+                                  "changes (the stored token is only ever sent to the server it was given for)")
+        token = values["plex_token"]
     identity = plex.link(clean_url, token, timeout=float(seconds), verify_tls=verify_tls)
     previous = values.get("plex_machine_identifier") or None
     settings_store.set_many(session, {

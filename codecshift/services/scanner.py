@@ -42,6 +42,7 @@ VIDEO_EXTENSIONS = frozenset({
     ".flv", ".vob", ".ogv", ".3gp", ".divx", ".xvid", ".asf", ".rm", ".rmvb",
 })
 PROGRESS_EVERY = 5000
+IN_CHUNK = 5000
 ARTIFACT_PREFIX = tempfiles.PREFIX
 
 
@@ -260,6 +261,12 @@ class Scanner:
                 session.execute(insert(MediaFile), rows_new)
             for ident, values in updates:
                 session.execute(update(MediaFile).where(MediaFile.id == ident).values(**values))
+            stale = [ident for ident, values in updates if values["state"] not in ("queued", "awaiting_approval")]
+            if stale:  # changed into something not worth converting (an HEVC release, say)
+                session.execute(update(Job).where(Job.media_file_id.in_(stale), Job.kind == "transcode",
+                                                  Job.status.in_((QUEUED, AWAITING_APPROVAL)))
+                                .values(status="cancelled", finished_at=utcnow(),
+                                        error="the file changed and is no longer worth converting"))
             session.flush()
             self._create_jobs(session, decisions)
 
@@ -284,10 +291,16 @@ def create_jobs(session: Session, library_id: int, decisions: Mapping[str, Any])
     wanted = {path: d for path, d in decisions.items() if d.action in ("transcode", "approve")}
     if not wanted:
         return 0
-    rows = session.execute(select(MediaFile.id, MediaFile.path, MediaFile.size, MediaFile.mtime_ns).where(
-        MediaFile.library_id == library_id, MediaFile.path.in_(list(wanted)))).all()
-    busy = set(session.scalars(select(Job.media_file_id).where(
-        Job.media_file_id.in_([row.id for row in rows]), Job.kind == "transcode", Job.status.in_(LIVE_STATUSES))))
+    paths = list(wanted)
+    rows: list[Any] = []
+    busy: set[int] = set()
+    for start in range(0, len(paths), IN_CHUNK):  # SQLite allows only so many bound values
+        found = session.execute(select(MediaFile.id, MediaFile.path, MediaFile.size, MediaFile.mtime_ns).where(
+            MediaFile.library_id == library_id, MediaFile.path.in_(paths[start:start + IN_CHUNK]))).all()
+        rows += found
+        busy.update(session.scalars(select(Job.media_file_id).where(
+            Job.media_file_id.in_([row.id for row in found]), Job.kind == "transcode",
+            Job.status.in_(LIVE_STATUSES))))
     now = utcnow()
     jobs = []
     for row in rows:

@@ -16,7 +16,7 @@ from codecshift import users
 from codecshift.apikeys import create_key
 from codecshift.config import InfraSettings, load_settings
 from codecshift.db import engine_for, init_schema, session_scope
-from codecshift.models import ApiKey
+from codecshift.models import Node
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 USER_PASSWORD = "reader-password-for-tests"
@@ -83,7 +83,7 @@ def make_auth_app(tmp_path: Path, database_url: str, *, with_users: bool = True,
             users.create_user(session, "reader", USER_PASSWORD)
         admin_key = create_key(session, "script", "admin").secret
         node = create_key(session, "node-1", "node")
-        session.get(ApiKey, node.id).node_name = "node-1"  # as if node-1 had registered with it
+        session.add(Node(name="node-1", hostname="node-1", version="x", owner_key_id=node.id))  # registered with it
         node_key = node.secret
     return AuthApp(app=build_app(settings), settings=settings, admin_key=admin_key, node_key=node_key)
 

@@ -55,8 +55,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
 class ServerThread:
     """The dashboard app served by werkzeug on a free loopback port."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
         self.server = make_server("127.0.0.1", self.port, app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -70,6 +71,11 @@ class ServerThread:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
+
+    def restarted(self) -> ServerThread:
+        """The same app on the same port again (the dashboard coming back after an outage)."""
+        return ServerThread(self.app, self.port).start()
 
 
 @dataclass

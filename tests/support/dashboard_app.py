@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from codecshift.apikeys import create_key
 from codecshift.config import load_settings
 from codecshift.db import engine_for, init_schema, session_scope
-from codecshift.models import ApiKey, History, Job, Library, MediaFile, Node, utcnow
+from codecshift.models import History, Job, Library, MediaFile, Node, utcnow
 from codecshift.users import create_user
 from codecshift.version import read_version
 from support.services import redis_database, require_redis
@@ -34,6 +34,7 @@ class Dashboard:
     admin_key: str
     node_key: str
     redis: Any
+    node_key_id: int | None = None
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
@@ -96,7 +97,7 @@ class Dashboard:
                                                                     "works": True, "error": None}},
                                            "families": {"cpu": ["hevc"]}},
                              queues=["cpu"], concurrency={"cpu": 1}, status="online", last_heartbeat=utcnow(),
-                             current_jobs=[], **values))
+                             current_jobs=[], owner_key_id=self.node_key_id, **values))
 
     def history(self, count: int = 1, *, finished_at: datetime | None = None, **values: Any) -> list[int]:
         ids = []
@@ -146,11 +147,11 @@ def _dashboard(database_url: str, tmp_path: Path, auth: bool, number: int) -> It
     with session_scope(engine) as session:
         admin_key = create_key(session, "test admin", "admin").secret
         node = create_key(session, "test node", "node")
-        session.get(ApiKey, node.id).node_name = "node-a"  # as if node-a had registered with it
-        node_key = node.secret
+        node_key, node_key_id = node.secret, node.id
     app = create_app(config, engine=engine, celery_app=create_celery(config))
     app.config["TESTING"] = True
-    yield Dashboard(app=app, engine=engine, admin_key=admin_key, node_key=node_key, redis=redis)
+    yield Dashboard(app=app, engine=engine, admin_key=admin_key, node_key=node_key, redis=redis,
+                    node_key_id=node_key_id)
 
 
 def error_of(response: Any) -> dict[str, Any]:

@@ -11,7 +11,14 @@ api_blueprint = Blueprint("api", __name__)
 
 @api_blueprint.before_request
 def _authorize() -> None:
+    """The role the matched endpoint declared; an endpoint declared without one needs an admin.
+    When no endpoint matched (an unknown route, a wrong method) routing's own 404/405 answers:
+    nothing is there to protect, and a 401 would wrongly suggest that there is."""
+    if request.url_rule is None or request.routing_exception is not None:
+        return
     view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return
     authorize_api_request(getattr(view, "api_role", "admin"))
 
 

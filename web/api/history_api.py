@@ -15,7 +15,7 @@ from codecshift.services import history_stats
 from web.api import api_blueprint as bp
 from web.api.conditional import json_with_etag
 from web.api.errors import not_found
-from web.api.history_schemas import HistoryQuery, StatsQuery
+from web.api.history_schemas import FIRST_DAY, HistoryQuery, StatsQuery, last_day
 from web.api.paging import count_rows
 from web.api.routing import api_route
 from web.extensions import db, engine
@@ -96,15 +96,31 @@ def resolve_range(query: StatsQuery, today: date | None = None) -> tuple[date | 
     if query.since is not None or query.until is not None:
         return query.since, query.until
     if query.days is not None:
-        return today - timedelta(days=query.days - 1), today
+        return max(FIRST_DAY, today - timedelta(days=query.days - 1)), today
     return None, None
 
 
+MAX_BUCKETS = 1000
+COARSER = {"day": "week", "week": "month"}
+
+
+def bucket_count(first: date, last: date, bucket: str) -> int:
+    if bucket == "day":
+        return (last - first).days + 1
+    if bucket == "week":
+        return (bucket_start(last, "week") - bucket_start(first, "week")).days // 7 + 1
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
 def pick_bucket(bucket: str, first: date, last: date) -> str:
-    if bucket != "auto":
-        return bucket
-    span = (last - first).days
-    return "day" if span <= 92 else "week" if span <= 730 else "month"
+    """The bucket asked for (auto: by the span), coarsened while the series would have more than
+    MAX_BUCKETS points, so no range can make a series of millions of points."""
+    if bucket == "auto":
+        span = (last - first).days
+        bucket = "day" if span <= 92 else "week" if span <= 730 else "month"
+    while bucket in COARSER and bucket_count(first, last, bucket) > MAX_BUCKETS:
+        bucket = COARSER[bucket]
+    return bucket
 
 
 def bucket_start(day: date, bucket: str) -> date:
@@ -129,6 +145,8 @@ def series(stats: history_stats.Stats, bucket: str, today: date) -> tuple[str, l
     days = sorted(stats.by_day)
     first = stats.since or (days[0] if days else today)
     last = stats.until or max(today, days[-1] if days else today)
+    # A row stamped by a clock far off (year 1 or 9999) must not stretch the series.
+    first, last = min(max(first, FIRST_DAY), last_day()), min(max(last, FIRST_DAY), last_day())
     if first > last:
         first = last
     bucket = pick_bucket(bucket, first, last)

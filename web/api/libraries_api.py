@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from codecshift import pathmap, registry
 from codecshift.models import Library, MediaFile, ScanRun
-from codecshift.services import scanner
+from codecshift.services import healthchecks, library_removal, scanner
 from tasks import names
 from web.api import api_blueprint as bp
 from web.api.errors import ApiError, not_found
-from web.api.paths import inside_library, prefix_pattern
+from web.api.paths import clean_roots, inside_library, prefix_pattern
 from web.api.publishing import enqueue, request_dispatch
 from web.api.routing import api_route
 from web.api.schemas import FilesQuery, LibraryBody, LibraryPatch, Page
@@ -66,15 +66,29 @@ def _validated_profile(profile: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mappings(items: list[Any]) -> list[dict[str, Any]]:
-    return [{"from": m.from_, "to": m.to, "node": m.node} for m in items]
+    """The mappings checked the one way every entry point checks them (pathmap.validate_mappings)."""
+    raw = [{"from": m.from_, "to": m.to, "node": m.node} for m in items]
+    try:
+        return pathmap.mappings_to_json(pathmap.validate_mappings(raw))
+    except pathmap.PathMappingError as exc:
+        field = "path_mappings"
+        if exc.index is not None:
+            field += f".{exc.index - 1}" + (f".{exc.key}" if exc.key else "")
+        raise ApiError(400, "validation_error", f"{field}: {exc}", field=field) from None
 
 
-def _check_roots(roots: list[str], mappings: list[dict[str, Any]]) -> None:
-    for index, root in enumerate(roots):
+def _checked_roots(roots: list[str], mappings: list[dict[str, Any]]) -> list[str]:
+    """Roots normalised ('..' and '/' refused), each a folder the control worker can read."""
+    clean, problem = clean_roots(roots)
+    if problem is not None:
+        index, reason = problem
+        raise ApiError(400, "validation_error", f"roots.{index}: {reason}", field=f"roots.{index}")
+    for index, root in enumerate(clean):
         local = pathmap.to_local(root, mappings).path
         if not os.path.isdir(local):
             raise ApiError(400, "validation_error", f"roots.{index}: {local} is not a folder the control "
                            "worker can read", field=f"roots.{index}")
+    return clean
 
 
 @api_route(bp, "/libraries", ("GET",), summary="List libraries", role="read", tag="libraries")
@@ -89,8 +103,8 @@ def list_libraries() -> Any:
 def create_library(body: LibraryBody) -> Any:
     session = db()
     mappings = _mappings(body.path_mappings)
-    _check_roots(body.roots, mappings)
-    library = Library(name=body.name.strip(), kind="folder", roots=body.roots,
+    roots = _checked_roots(body.roots, mappings)
+    library = Library(name=body.name.strip(), kind="folder", roots=roots,
                       profile=_validated_profile(body.profile), path_mappings=mappings,
                       rescan_interval_minutes=body.rescan_interval_minutes, enabled=body.enabled)
     session.add(library)
@@ -115,8 +129,10 @@ def update_library(library_id: int, body: LibraryPatch) -> Any:
     fields = body.model_fields_set
     mappings = _mappings(body.path_mappings) if body.path_mappings is not None else library.path_mappings
     if body.roots is not None:
-        _check_roots(body.roots, mappings)
-        library.roots = body.roots
+        if library.kind == "plex":
+            raise ApiError(400, "validation_error", "roots: a Plex library's folders are its section's "
+                           "locations; each scan takes them from Plex", field="roots")
+        library.roots = _checked_roots(body.roots, mappings)
     if body.name is not None:
         library.name = body.name.strip()
     if body.profile is not None:
@@ -136,12 +152,18 @@ def update_library(library_id: int, body: LibraryPatch) -> Any:
 
 
 @api_route(bp, "/libraries/<int:library_id>", ("DELETE",), summary="Remove a library (files stay)",
-           role="admin", tag="libraries")
+           role="admin", tag="libraries", responses={409: "A job of the library is running, verifying or "
+                                                          "replacing; nothing was changed"})
 def delete_library(library_id: int) -> Any:
-    session = db()
-    session.delete(_library(library_id))
-    session.commit()
-    return jsonify({"deleted": library_id})
+    """The files on disk stay. The library's file and scan records go; its queued and
+    awaiting-approval jobs end cancelled (with the reason); finished jobs and history stay."""
+    try:
+        removal = library_removal.remove_library(db(), library_id)
+    except library_removal.LibraryBusy as exc:
+        raise ApiError(409, "library_busy", str(exc)) from None
+    if removal is None:
+        raise not_found("library", library_id)
+    return jsonify({"deleted": library_id, "cancelled_jobs": removal.cancelled_jobs})
 
 
 @api_route(bp, "/libraries/<int:library_id>/scan", ("POST",), summary="Scan a library now", role="admin",
@@ -191,9 +213,10 @@ def cancel_scan(scan_id: int) -> Any:
 @api_route(bp, "/libraries/<int:library_id>/healthcheck", ("POST",), summary="Check every file for corruption",
            role="admin", tag="libraries", status=202)
 def healthcheck_library(library_id: int) -> Any:
-    """Queues a full decode of each file on any node; results show in the files list."""
+    """Queues a full decode of each present file on any node (one set-based statement; files with a
+    live check are skipped); results show in the files list."""
     _library(library_id)
-    created = scanner.queue_healthchecks(db(), library_id)
+    created = healthchecks.queue_library(db(), library_id)
     request_dispatch()
     return jsonify({"jobs_created": created}), 202
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify
+from flask import g, jsonify
 from sqlalchemy import select
 
 from codecshift import settings_store
@@ -55,7 +55,9 @@ def register_node(body: NodeRegistration) -> Any:
     key is bound to the first name it registers and can act only as that node."""
     require_node(body.name, binding=True)
     try:
-        node = nodes.register(db(), nodes.Registration(**body.model_dump()))
+        principal = g.get("principal")
+        owner = principal.key_id if principal is not None and principal.role == "node" else None
+        node = nodes.register(db(), nodes.Registration(**body.model_dump()), owner_key_id=owner)
     except nodes.NodeError as exc:
         raise ApiError(400, "validation_error", str(exc), field="queues") from None
     request_dispatch()

@@ -54,7 +54,7 @@ def clean_root(root: str) -> str:
     """A folder library's root as the control worker sees it: an absolute POSIX path,
     normalised, without '..', and not '/' itself (ValueError saying why)."""
     if not isinstance(root, str) or not root.strip().startswith("/"):
-        raise ValueError(f"{root!r} is not an absolute path")
+        raise ValueError("must be an absolute path")
     clean = pathmap.clean_path(root)
     if pathmap.is_filesystem_root(clean):
         raise ValueError("'/' cannot be a library folder: choose the folder that holds the media")
@@ -70,6 +70,6 @@ def clean_roots(roots: Iterable[str]) -> tuple[list[str], tuple[int, str] | None
         except ValueError as exc:
             return [], (index, str(exc))
         if clean in result:
-            return [], (index, f"{clean} is listed twice")
+            return [], (index, "is listed twice")
         result.append(clean)
     return result, None

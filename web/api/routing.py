@@ -50,6 +50,33 @@ def _validation_error(exc: ValidationError, where: str) -> ApiError:
     return ApiError(400, "validation_error", f"{loc}: {message}", field=loc)
 
 
+def nul_field(value: Any, where: str = "") -> str | None:
+    """The dotted name of the first text (a value or a key, at any depth) holding a NUL
+    character, or None. PostgreSQL refuses NUL in text, so such input is a 400, not a 500."""
+    if isinstance(value, str):
+        return (where or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{where}.{key}" if where else str(key)
+            if "\x00" in str(key):
+                return name
+            found = nul_field(item, name)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = nul_field(item, f"{where}.{index}" if where else str(index))
+            if found:
+                return found
+    return None
+
+
+def refuse_nul(value: Any, where: str = "") -> None:
+    field = nul_field(value, where)
+    if field is not None:
+        raise ApiError(400, "validation_error", f"{field}: must not contain a NUL character", field=field)
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
     data = request.get_json(silent=True)
     if data is None:
@@ -58,6 +85,7 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         data = {}
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    refuse_nul(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -69,6 +97,7 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     for key in request.args:
         values = request.args.getlist(key)
         args[key] = values if len(values) > 1 else values[0]
+    refuse_nul(args)
     try:
         return model.model_validate(args)
     except ValidationError as exc:

@@ -35,15 +35,18 @@ def settings_schema() -> Any:
         "key": s.key, "type": s.type, "default": None if s.secret else s.default, "help": s.help,
         "minimum": s.minimum, "maximum": s.maximum, "choices": list(s.choices),
         "item_choices": list(s.item_choices), "per_library": s.per_library, "secret": s.secret,
-        "unit": s.unit} for s in items] for group, items in registry.groups().items()}})
+        "managed": s.managed, "unit": s.unit} for s in items] for group, items in registry.groups().items()}})
 
 
 @api_route(bp, "/settings", ("PATCH",), summary="Change settings", role="admin", tag="settings",
            body=SettingsBody)
 def update_settings(body: SettingsBody) -> Any:
-    """All values are checked first: one bad value changes nothing and is named."""
+    """All values are checked first: one bad value changes nothing and is named. The Plex link's
+    keys (plex_url, plex_token, plex_machine_identifier) are refused: POST /api/plex/link sets them
+    after checking the server."""
     session = db()
     try:
+        registry.check_writable(body.values)
         settings_store.set_many(session, body.values)
     except registry.SettingError as exc:
         session.rollback()

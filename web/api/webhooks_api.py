@@ -35,7 +35,11 @@ from web.api.routing import api_route
 from web.extensions import db
 
 RESPONSES = {200: "Ignored, with the reason (a test, another event, a file outside every library)",
-             400: "The body cannot be read", 503: "The broker could not take the work"}
+             400: "The body cannot be read", 413: "The body is too large",
+             503: "The broker could not take the work"}
+# Plex's multipart body carries the item's poster as a JPEG beside the JSON payload (a few
+# hundred KB, more for large artwork), so this route alone accepts more than the app's limit.
+PLEX_WEBHOOK_MAX_BYTES = 16 * 1024 * 1024
 
 
 def _ignored(reason: str, **extra: Any) -> Any:
@@ -58,6 +62,7 @@ def plex_webhook() -> Any:
     """Plex posts multipart/form-data with a JSON ``payload`` part (a JSON body is accepted too).
     Only library.new for a movie, episode, show or season of a managed section, from the linked
     server, is acted on; the files are found through Plex by the item's rating key."""
+    request.max_content_length = PLEX_WEBHOOK_MAX_BYTES
     session = db()
     values = settings_store.load_all(session)
     body = request.get_data(cache=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from limits import RateLimitItem, parse_many
+from limits.errors import ConfigurationError
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine, case, delete, func, select, update
@@ -98,8 +99,13 @@ class DatabaseStorage(Storage):
 def storage_for(settings: InfraSettings, engine: Engine) -> tuple[Storage, str]:
     """The shared counter storage and a short description of it for the docs and logs."""
     broker = settings.effective_broker_url
-    if broker.startswith(("redis://", "rediss://", "unix://")):
-        return storage_from_string(broker), "redis"
+    if broker.startswith(("redis://", "rediss://", "unix://", "redis+", "socket://")):
+        try:
+            return storage_from_string(broker), "redis"
+        except ConfigurationError as exc:
+            # e.g. unix:// (a Redis socket as Celery may name it): limits has no such scheme.
+            log.warning("sign-in rate limit: the broker URL's scheme %r is not one the rate limiter can "
+                        "use (%s); counting in the database instead", broker.split(":", 1)[0], exc)
     return DatabaseStorage(engine=engine), "database"
 
 

@@ -23,12 +23,28 @@ def _page_error(exc: HTTPException) -> Any:
                            description=exc.description), exc.code
 
 
+def _refuse_nul_in_forms() -> None:
+    """Pages and sign-in forms: a NUL character in a query or form field is a 400 (the API
+    checks its own queries and bodies in web.api.routing, naming the field in JSON)."""
+    from flask import request
+
+    from web.dashboard.common import refuse_nul
+
+    if request.blueprint == "api" or request.routing_exception is not None:
+        return
+    refuse_nul(request.args, "query")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        refuse_nul(request.form, "form")
+
+
 def init_dashboard(app: Flask) -> None:
     """Register the pages, and the template helpers every page (and the auth pages) use."""
     from web.dashboard import common, filters
 
     filters.register(app)
     common.register(app)
+    app.before_request(_refuse_nul_in_forms)
     from web.dashboard import (  # noqa: F401 - importing registers the routes
         history_pages,
         jobs_pages,

@@ -74,8 +74,18 @@ def check_form_csrf() -> None:
                          "Reload the page and try again.") from None
 
 
+def refuse_nul(values: Any, what: str) -> None:
+    """A NUL character in a page's query or form is a 400 naming the field (PostgreSQL refuses
+    NUL in text, and no path, name or search ever holds one)."""
+    for key in values:
+        if "\x00" in key or any("\x00" in value for value in values.getlist(key)):
+            raise BadRequest(f"The {what} field {key.replace(chr(0), '')!r} contains a NUL character.")
+
+
 def parse_args(model: type[M]) -> tuple[M, str | None]:
-    """The page's query arguments as ``model``; a bad one is dropped and reported."""
+    """The page's query arguments as ``model``; a bad one is dropped and reported (a NUL
+    character anywhere is a 400)."""
+    refuse_nul(request.args, "query")
     args = {key: value for key, value in request.args.items() if key != "partial" and value != ""}
     try:
         return model.model_validate(args), None
@@ -110,8 +120,12 @@ def pages(page: int, per_page: int, total: int) -> dict[str, Any]:
 
 
 def url_with(**changes: Any) -> str:
-    """The current page's URL with some query arguments changed (None removes one)."""
-    args = {key: value for key, value in request.args.items() if key != "partial"}
+    """The current page's URL with some query arguments changed (None removes one).
+
+    Arguments starting with ``_`` are dropped: url_for reads ``_method``, ``_anchor``,
+    ``_external`` and ``_scheme`` as its own options, so a crafted ``?_method=PUT`` would
+    otherwise break every page."""
+    args = {key: value for key, value in request.args.items() if key != "partial" and not key.startswith("_")}
     for key, value in changes.items():
         if value is None or value == "":
             args.pop(key, None)

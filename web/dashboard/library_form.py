@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 
 from codecshift import pathmap, registry
 from codecshift.models import Library
+from web.api.paths import clean_roots
 
 NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 PROFILE_PREFIX = "profile."
@@ -29,8 +30,11 @@ def mappings_to_text(mappings: list[dict[str, Any]]) -> str:
 
 
 def parse_mappings(text: str) -> tuple[list[dict[str, Any]], str | None]:
-    """Lines of ``FROM => TO`` or ``FROM => TO @ NODE``; the first bad line is named."""
+    """Lines of ``FROM => TO`` or ``FROM => TO @ NODE``, checked like every other entry point
+    (``pathmap.validate_mappings``: absolute paths, no '..' or NUL, no duplicates) and
+    normalised; the first bad line is named."""
     result = []
+    lines = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -40,13 +44,15 @@ def parse_mappings(text: str) -> tuple[list[dict[str, Any]], str | None]:
         source, _, rest = line.partition("=>")
         target, _, node = rest.partition(" @ ")
         source, target, node = source.strip(), target.strip(), node.strip()
-        for label, path in (("FROM", source), ("TO", target)):
-            if not path.startswith("/") and not re.match(r"^[A-Za-z]:\\|^\\\\", path):
-                return [], f"line {number}: {label} must be an absolute path"
         if node and not NODE_NAME.match(node):
             return [], f"line {number}: {node!r} is not a node name"
         result.append({"from": source, "to": target, "node": node or None})
-    return result, None
+        lines.append(number)
+    try:
+        return pathmap.mappings_to_json(pathmap.validate_mappings(result)), None
+    except pathmap.PathMappingError as exc:
+        where = f"line {lines[exc.index - 1]}: " if exc.index else ""
+        return [], f"{where}{exc}"
 
 
 @dataclass
@@ -80,7 +86,7 @@ class LibraryForm:
                    profile=profile)
 
     def roots(self) -> list[str]:
-        return [line.strip().rstrip("/") or "/" for line in self.roots_text.splitlines() if line.strip()]
+        return [line.strip() for line in self.roots_text.splitlines() if line.strip()]
 
     def validate(self, fixed_roots: list[str] | None = None) -> dict[str, Any] | None:
         """The library's new values, or None with ``errors`` filled in.
@@ -99,10 +105,12 @@ class LibraryForm:
         roots = self.roots() if fixed_roots is None else list(fixed_roots)
         if not roots and fixed_roots is None:
             errors["roots"] = "add at least one folder"
+        if fixed_roots is None and roots:
+            typed = roots
+            roots, problem = clean_roots(typed)
+            if problem is not None:
+                errors["roots"] = f"{typed[problem[0]]}: {problem[1]}"
         for root in roots if fixed_roots is None else ():
-            if not root.startswith("/"):
-                errors["roots"] = f"{root} is not an absolute path"
-                break
             local = pathmap.to_local(root, mappings).path
             if not os.path.isdir(local):
                 errors["roots"] = f"{local} is not a folder the control worker can read"

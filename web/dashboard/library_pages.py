@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from codecshift import pathmap, registry, settings_store
 from codecshift.models import SCAN_LIVE_STATUSES, Library, MediaFile, ScanRun
-from codecshift.services import scanner
+from codecshift.services import library_removal, scanner
 from tasks import names
 from web.api.errors import ApiError
 from web.api.libraries_api import file_json, files_statement, scan_json
@@ -166,11 +166,17 @@ def _live_context(library: Library) -> dict[str, Any]:
 @admin_required_page
 def libraries_delete(library_id: int) -> Any:
     check_form_csrf()
-    library = _library_or_404(library_id)
-    name = library.name
-    db().delete(library)
-    db().commit()
-    flash(f"Library {name} removed. Its files were not touched.", "ok")
+    _library_or_404(library_id)
+    try:
+        removal = library_removal.remove_library(db(), library_id)
+    except library_removal.LibraryBusy as exc:
+        flash(f"Not removed: {exc}.", "error")
+        return redirect(url_for("dashboard.libraries_edit", library_id=library_id), code=303)
+    if removal is None:
+        abort(404, f"Library {library_id} does not exist.")
+    cancelled = removal.cancelled_jobs
+    jobs = f" {cancelled} waiting job{'s were' if cancelled != 1 else ' was'} cancelled." if cancelled else ""
+    flash(f"Library {removal.name} removed. Its files on disk were not touched.{jobs}", "ok")
     return redirect(url_for("dashboard.libraries"))
 
 

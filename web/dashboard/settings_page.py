@@ -32,7 +32,7 @@ def _page(values: dict[str, Any], errors: dict[str, str], originals: dict[str, s
 
 
 def _originals(current: dict[str, Any]) -> dict[str, str]:
-    return {s.key: as_text(current[s.key]) for s in registry.iter_settings() if not s.secret}
+    return {s.key: as_text(current[s.key]) for s in registry.iter_settings() if not s.secret and not s.managed}
 
 
 def read_form(form: Any, current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
@@ -45,6 +45,12 @@ def read_form(form: Any, current: dict[str, Any]) -> tuple[dict[str, Any], dict[
     errors: dict[str, str] = {}
     for setting in registry.iter_settings():
         key = setting.key
+        if setting.managed:
+            # Shown read-only (the Plex page sets these after checking the server); a form that
+            # carries one anyway is refused rather than silently ignored.
+            if key in form or f"clear__{key}" in form:
+                errors[key] = "set by linking a Plex server on the Plex page; it cannot be changed here"
+            continue
         if setting.secret:
             raw = form.get(key, "")
             if form.get(f"clear__{key}"):

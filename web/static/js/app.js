@@ -12,6 +12,12 @@
   var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : "";
   var regions = [];
 
+  /* API addresses come from the page (url_for), so the dashboard works under a sub-path
+     behind a proxy (X-Forwarded-Prefix); none is written here. */
+  function apiUrl(name) {
+    return document.body.getAttribute("data-" + name + "-url") || "";
+  }
+
   function toast(message, kind) {
     var box = document.getElementById("toasts");
     if (!box) { return; }
@@ -198,7 +204,7 @@
     var message = button.getAttribute("data-confirm");
     if (message && !window.confirm(message.replace("the selected", ids.length + " selected"))) { return; }
     button.disabled = true;
-    api("POST", "/api/jobs/actions", {action: button.getAttribute("data-bulk-action"), ids: ids})
+    api("POST", apiUrl("job-actions"), {action: button.getAttribute("data-bulk-action"), ids: ids})
       .then(function (result) {
         if (result.ok) {
           var skipped = ids.length - result.data.changed.length;
@@ -218,12 +224,12 @@
     if (!window.confirm(button.getAttribute("data-confirm"))) { return; }
     button.disabled = true;
     var body = {action: button.getAttribute("data-filter-action"), filter: JSON.parse(button.getAttribute("data-filter"))};
-    api("POST", "/api/jobs/actions", body).then(function (result) {
+    api("POST", apiUrl("job-actions"), body).then(function (result) {
       if (!result.ok) { toast(errorText(result), "error"); button.disabled = false; return; }
       var id = result.data.operation.id;
       toast("Started on the control worker (operation " + id + ")", "ok");
       var poll = function () {
-        api("GET", "/api/operations/" + id).then(function (answer) {
+        api("GET", apiUrl("operations") + encodeURIComponent(id)).then(function (answer) {
           if (answer.ok && (answer.data.status === "done" || answer.data.status === "failed")) {
             toast(answer.data.action + ": " + answer.data.changed + " of " + answer.data.total + " jobs changed",
                   answer.data.status === "done" ? "ok" : "error");
