@@ -169,3 +169,41 @@ def test_list_totals_read_from_daily_totals_equal_exact_counts(dash: Dashboard) 
         assert old["total"] == len(old["items"]) and old["total"] > 0
         both = dash.api("GET", "/api/history?node=node-a&encoder=libx265").get_json()
         assert both["total"] == len(both["items"])
+
+
+def test_dates_outside_1970_to_tomorrow_are_refused_naming_the_field(dash: Dashboard) -> None:
+    _seed(dash)
+    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    for url, field in (("/api/history?until=9999-12-31", "until"), ("/api/history?since=0001-01-01", "since"),
+                       ("/api/history/stats?until=9999-12-31", "until"),
+                       ("/api/history/stats?since=0001-01-01&bucket=month", "since"),
+                       ("/api/history/stats?since=1969-12-31", "since")):
+        response = dash.api("GET", url)
+        assert response.status_code == 400, url
+        assert error_of(response)["field"] == field and "1970-01-01" in error_of(response)["message"]
+    edge = dash.api("GET", f"/api/history/stats?since=1970-01-01&until={tomorrow}&bucket=month")
+    assert edge.status_code == 200
+    assert dash.api("GET", f"/api/history?since=1970-01-01&until={tomorrow}").get_json()["total"] == 4
+    longest = dash.api("GET", "/api/history/stats?days=36500").get_json()
+    assert longest["range"]["since"] == "1970-01-01" and longest["totals"]["files"] == 4
+
+
+def test_a_series_never_has_more_than_a_thousand_buckets(dash: Dashboard) -> None:
+    dash.history(1, finished_at=datetime(1971, 3, 1, 12, tzinfo=UTC))
+    dash.history(1, finished_at=utcnow())
+    for query, bucket in (("bucket=day", "month"), ("bucket=week", "month"),
+                          ("days=5000&bucket=day", "week"), ("days=900&bucket=day", "day")):
+        body = dash.api("GET", f"/api/history/stats?{query}").get_json()
+        assert body["range"]["bucket"] == bucket, (query, body["range"])
+        assert len(body["series"]) <= 1000
+        assert body["series"][-1]["cumulative_saved_bytes"] == 1200
+    day_by_day = dash.api("GET", "/api/history/stats?days=900&bucket=day").get_json()["series"]
+    assert len(day_by_day) == 900
+
+
+def test_nul_in_a_history_query_is_a_400_naming_the_field(dash: Dashboard) -> None:
+    for url, field in (("/api/history?q=a%00b", "q"), ("/api/history?node=%00", "node"),
+                       ("/api/history/stats?bucket=day%00", "bucket")):
+        response = dash.api("GET", url)
+        assert response.status_code == 400, url
+        assert error_of(response)["field"] == field

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from codecshift.db import session_scope
-from codecshift.models import MediaFile
+from codecshift.models import Job, Library, MediaFile
 from support.dashboard_app import Dashboard, dashboard_app, error_of
 
 
@@ -137,3 +137,136 @@ def test_files_filter_by_state_health_text_and_folder_inside_the_library(dash: D
     assert error_of(dash.api("GET", f"{files}?health=sick"))["field"] == "health"
     assert dash.api("GET", "/api/libraries/999/files").status_code == 404
     assert dash.api("GET", f"/api/libraries/{other}/files").get_json()["total"] == 0
+
+
+def test_removing_a_library_cancels_its_waiting_jobs_and_waits_for_running_ones(dash: Dashboard,
+                                                                                  tmp_path: Path) -> None:
+    root = tmp_path / "movies"
+    library = dash.library(root)
+    other = dash.library(tmp_path / "shows", name="Shows")
+    queued = dash.job(str(root / "a.mkv"), "queued", library)
+    approval = dash.job(str(root / "b.mkv"), "awaiting_approval", library)
+    done = dash.job(str(root / "c.mkv"), "done", library)
+    running = dash.job(str(root / "d.mkv"), "running", library, node="node-a")
+    elsewhere = dash.job(str(tmp_path / "shows" / "e.mkv"), "queued", other)
+
+    busy = dash.api("DELETE", f"/api/libraries/{library}")
+    assert busy.status_code == 409 and error_of(busy)["code"] == "library_busy"
+    assert "running" in error_of(busy)["message"]
+    assert dash.api("GET", f"/api/libraries/{library}").status_code == 200  # nothing changed
+    assert dash.api("GET", f"/api/jobs/{queued}").get_json()["status"] == "queued"
+
+    with session_scope(dash.engine) as session:
+        session.get(Job, running).status = "done"
+    removed = dash.api("DELETE", f"/api/libraries/{library}")
+    assert removed.status_code == 200 and removed.get_json() == {"deleted": library, "cancelled_jobs": 2}
+    for job_id in (queued, approval):
+        job = dash.api("GET", f"/api/jobs/{job_id}").get_json()
+        assert job["status"] == "cancelled" and job["library_id"] is None
+        assert job["error"] == "library 'Movies' was removed" and job["finished_at"]
+        assert [e["event"] for e in job["events"]] == ["cancelled"]
+    assert dash.api("GET", f"/api/jobs/{done}").get_json()["status"] == "done"
+    assert dash.api("GET", f"/api/jobs/{elsewhere}").get_json()["status"] == "queued"
+    assert dash.api("GET", "/api/jobs?status=queued").get_json()["total"] == 1
+    assert root.is_dir()
+
+
+def test_path_mappings_and_roots_are_checked_and_normalised_like_everywhere_else(dash: Dashboard,
+                                                                                  tmp_path: Path) -> None:
+    root = tmp_path / "movies"
+    root.mkdir()
+    base = {"name": "A", "roots": [str(root)]}
+    cases = [
+        ({"path_mappings": [{"from": "/data/../etc", "to": "/mnt"}]}, "path_mappings.0.from"),
+        ({"path_mappings": [{"from": "/data", "to": "/mnt/x\x00"}]}, "path_mappings.0.to"),
+        ({"path_mappings": [{"from": "/data", "to": "/mnt/a"}, {"from": "/data/", "to": "/mnt/b"}]},
+         "path_mappings.1.from"),
+        ({"path_mappings": [{"from": "/data", "to": "/mnt/a", "colour": "red"}]}, "path_mappings.0.colour"),
+        ({"roots": ["/"]}, "roots.0"),
+        ({"roots": [f"{root}/../movies"]}, "roots.0"),
+        ({"roots": [str(root), f"{root}/"]}, "roots.1"),
+    ]
+    for extra, field in cases:
+        response = dash.api("POST", "/api/libraries", json={**base, **extra})
+        assert response.status_code == 400, extra
+        assert error_of(response)["field"] == field, (extra, error_of(response))
+    assert dash.api("GET", "/api/libraries").get_json()["items"] == []
+
+    created = dash.api("POST", "/api/libraries", json={
+        "name": "A", "roots": [f"{tmp_path}//movies/./"],
+        "path_mappings": [{"from": "D:\\Media\\Movies\\", "to": f"{root}/", "node": None},
+                          {"from": "/data//movies/", "to": "/mnt/movies", "node": "node-a"}]})
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["roots"] == [str(root)]
+    assert body["path_mappings"] == [{"from": "D:\\Media\\Movies", "to": str(root), "node": None},
+                                     {"from": "/data/movies", "to": "/mnt/movies", "node": "node-a"}]
+    refused = dash.api("PATCH", f"/api/libraries/{body['id']}", json={"roots": ["/"]})
+    assert error_of(refused)["field"] == "roots.0"
+
+
+def test_path_filters_work_for_a_plex_library_on_windows(dash: Dashboard, tmp_path: Path) -> None:
+    with session_scope(dash.engine) as session:
+        library = Library(name="Movies", kind="plex", roots=["D:\\Media\\Movies"], plex_section_key="1",
+                          profile={}, path_mappings=[{"from": "D:\\Media\\Movies", "to": str(tmp_path),
+                                                      "node": None}])
+        session.add(library)
+        session.flush()
+        library_id = library.id
+        for path in ("D:\\Media\\Movies\\Alien\\a.mkv", "D:\\Media\\Movies\\Heat\\h.mkv"):
+            media = MediaFile(library_id=library_id, path=path, size=10, mtime_ns=1, state="queued")
+            session.add(media)
+            session.flush()
+            session.add(Job(path=path, status="queued", library_id=library_id, media_file_id=media.id))
+    files = f"/api/libraries/{library_id}/files"
+    for typed in ("d:/media/movies/Alien", "D:\\Media\\Movies\\Alien\\", "d:\\MEDIA\\movies\\Alien"):
+        answer = dash.api("GET", files, query_string={"path": typed})
+        assert answer.status_code == 200, (typed, answer.get_json())
+        assert [item["path"] for item in answer.get_json()["items"]] == ["D:\\Media\\Movies\\Alien\\a.mkv"]
+        jobs = dash.api("GET", "/api/jobs", query_string={"path": typed}).get_json()
+        assert jobs["total"] == 1 and jobs["items"][0]["path"] == "D:\\Media\\Movies\\Alien\\a.mkv"
+    assert dash.api("GET", files, query_string={"path": "D:\\Media"}).status_code == 400
+    assert error_of(dash.api("GET", files, query_string={"path": "D:\\Media\\Movies\\..\\x"}))["field"] == "path"
+
+
+def test_healthcheck_skips_files_nobody_can_reach_and_files_already_being_checked(dash: Dashboard,
+                                                                                  tmp_path: Path) -> None:
+    root = tmp_path / "movies"
+    library = dash.library(root)
+    with session_scope(dash.engine) as session:
+        for name, state in (("a.mkv", "done"), ("b.mkv", "skipped"), ("c.mkv", "missing"), ("d.mkv", "gone")):
+            session.add(MediaFile(library_id=library, path=str(root / name), size=10, mtime_ns=1, state=state))
+    first = dash.api("POST", f"/api/libraries/{library}/healthcheck")
+    assert first.status_code == 202 and first.get_json() == {"jobs_created": 2}
+    jobs = dash.api("GET", "/api/jobs?kind=healthcheck").get_json()["items"]
+    assert sorted(job["path"] for job in jobs) == [str(root / "a.mkv"), str(root / "b.mkv")]
+    assert {(job["status"], job["library_id"], job["attempt"], job["target_codec"]) for job in jobs} == \
+        {("queued", library, 0, "hevc")}
+    again = dash.api("POST", f"/api/libraries/{library}/healthcheck")
+    assert again.get_json() == {"jobs_created": 0}
+    assert dash.api("GET", "/api/jobs?kind=healthcheck").get_json()["total"] == 2
+
+
+def test_nul_characters_are_refused_naming_the_field(dash: Dashboard, tmp_path: Path) -> None:
+    library = dash.library(tmp_path / "movies")
+    for url, field in ((f"/api/libraries/{library}/files?q=a%00b", "q"), ("/api/jobs?q=a%00b", "q"),
+                       ("/api/jobs?node=x%00", "node"), ("/api/failures?q=%00", "q"),
+                       (f"/api/libraries/{library}/files?path=/a%00b", "path")):
+        response = dash.api("GET", url)
+        assert response.status_code == 400, url
+        assert error_of(response)["field"] == field, (url, error_of(response))
+    for body, field in (({"name": "Fil\x00ms"}, "name"), ({"profile": {"backup_folder": "/b\x00"}},
+                                                          "profile.backup_folder"),
+                        ({"path_mappings": [{"from": "/a", "to": "/b", "node": "n\x00"}]}, "path_mappings.0.node")):
+        response = dash.api("PATCH", f"/api/libraries/{library}", json=body)
+        assert response.status_code == 400, body
+        assert error_of(response)["field"] == field, (body, error_of(response))
+    assert dash.api("GET", f"/api/libraries/{library}").get_json()["name"] == "Movies"
+
+
+def test_a_body_larger_than_the_limit_is_refused_in_the_error_shape(dash: Dashboard) -> None:
+    huge = '{"name": "' + "x" * (3 * 1024 * 1024) + '"}'
+    response = dash.api("POST", "/api/libraries", data=huge, content_type="application/json")
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "request_entity_too_large"
+    assert "too large" in error_of(response)["message"]

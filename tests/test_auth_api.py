@@ -216,3 +216,51 @@ def test_auth_disabled_treats_everyone_as_admin_but_refuses_cross_site_changes(t
     assert cross.status_code == 403
     foreign = client.post("/api/apikeys", json={"name": "k3"}, headers={"Origin": "https://evil.example"})
     assert foreign.status_code == 403
+
+
+def test_auth_off_refuses_cross_site_changes_even_with_a_key_in_the_url(tmp_path: Path, sqlite_url: str) -> None:
+    app = make_auth_app(tmp_path, sqlite_url, auth_enabled="false")
+    client = app.client()
+    event = {"eventType": "Test", "series": {"title": "Test"}, "episodes": []}
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        for url in ("/api/webhooks/sonarr?apikey=anything", "/api/webhooks/sonarr"):
+            refused = client.post(url, json=event, headers=headers)
+            assert refused.status_code == 403 and refused.json["error"]["code"] == "cross_site", (url, headers)
+        with_key = client.post("/api/queue/pause", headers={**headers, "X-API-Key": "anything"})
+        assert with_key.status_code == 403
+    # Senders are servers: no Origin, no Sec-Fetch-Site, and the key wherever they put it.
+    assert client.post("/api/webhooks/sonarr?apikey=anything", json=event).status_code == 200
+    assert client.post("/api/webhooks/sonarr", json=event,
+                       headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+
+
+def test_unknown_api_routes_answer_404_to_everyone(auth_app: AuthApp) -> None:
+    client = auth_app.client()
+    for method, url in (("GET", "/api/nope"), ("POST", "/api/libraries/1/nope"), ("DELETE", "/api/jobs/x")):
+        response = client.open(url, method=method)
+        assert response.status_code == 404, (method, url)
+        assert response.json["error"]["code"] == "not_found"
+    assert client.put("/api/health").status_code == 405
+
+
+def test_a_broker_url_the_rate_limiter_cannot_use_falls_back_to_the_database(
+        tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from support.auth_app import build_app
+    from web.auth.ratelimit import LIMITER_KEY
+
+    base = make_auth_app(tmp_path, sqlite_url, login_rate_limit="2 per minute")
+    # A Redis socket as some deployments spell it; `limits` has no "unix" scheme.
+    settings = base.settings.model_copy(update={"broker_url": "unix:///run/redis/redis.sock"})
+    with caplog.at_level("WARNING", logger="web.auth.ratelimit"):
+        app = build_app(settings)
+    assert app.extensions[LIMITER_KEY].kind == "database"
+    assert any("counting in the database instead" in record.getMessage() for record in caplog.records)
+    client = app.test_client()
+    page = client.get("/login")
+    assert page.status_code == 200
+    for _ in range(2):
+        client.post("/login", data={"username": "admin", "password": "wrong-password",
+                                    "csrf_token": csrf_token(client, "/login")})
+    limited = client.post("/login", data={"username": "admin", "password": "wrong-password",
+                                          "csrf_token": csrf_token(client, "/login")})
+    assert limited.status_code == 429

@@ -152,3 +152,54 @@ def test_dashboard_end_to_end_in_chromium(tmp_path: Path, pg: str) -> None:
             page.goto("/jobs")
             screenshot(page, "18-jobs-phone")
             assert errors == [], errors
+
+
+def test_bulk_actions_work_under_a_sub_path_in_chromium(tmp_path: Path, pg: str) -> None:
+    """Behind a proxy that serves the dashboard at /cs (X-Forwarded-Prefix), the script calls the
+    API at the addresses the page gives it: a selection is cancelled, a filter-wide action is
+    started and its operation polled, all under /cs."""
+    import threading
+
+    from sqlalchemy import select
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response
+
+    from codecshift.db import session_scope
+    from codecshift.models import Job
+    from support.dashboard_app import dashboard_app
+
+    with dashboard_app(pg, tmp_path, auth=False) as dash:
+        library = dash.library(tmp_path / "movies")
+        ids = [dash.job(str(tmp_path / "movies" / f"m{n}.mkv"), "queued", library) for n in range(3)]
+        outside = DispatcherMiddleware(Response("not under /cs", status=404), {"/cs": dash.app})
+        server = make_server("127.0.0.1", 0, outside, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            with browser_page(f"http://127.0.0.1:{server.server_port}", artifacts="subpath") as page:
+                requested: list[str] = []
+                page.on("request", lambda r: requested.append(r.url))
+                page.on("dialog", lambda dialog: dialog.accept())
+                page.goto("/cs/jobs?per_page=2")
+                page.check(f'input[name="ids"][value="{ids[-1]}"]')
+                page.click('[data-testid="bulkbar"] [data-bulk-action="cancel"]')
+                page.wait_for_selector(".toast-ok")
+                with session_scope(dash.engine) as session:
+                    assert session.get(Job, ids[-1]).status == "cancelled"
+                page.goto("/cs/jobs?per_page=1&status=queued")
+                page.click('[data-testid="filterbar"] [data-filter-action="move_to_top"]')
+                page.wait_for_function("() => document.querySelector('.toast-ok')")
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not any("/cs/api/operations/" in u for u in requested):
+                    time.sleep(0.1)
+                screenshot(page, "jobs-under-a-sub-path")
+            api_calls = [url for url in requested if "/api/" in url]
+            assert api_calls and all("/cs/api/" in url for url in api_calls), api_calls
+            assert any(url.endswith("/cs/api/jobs/actions") for url in api_calls)
+            assert any("/cs/api/operations/" in url for url in api_calls)
+            with session_scope(dash.engine) as session:
+                assert len(list(session.scalars(select(Job).where(Job.status == "queued")))) == 2
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)

@@ -254,3 +254,107 @@ def test_authentication_off_shows_the_banner_and_opens_the_pages(postgres_url: s
             response = dash.client().get(page)
             assert response.status_code == 200, page
             assert 'data-testid="auth-off"' in response.get_data(as_text=True)
+
+
+def test_removing_a_library_on_its_page_cancels_waiting_jobs_or_says_why_not(dash: Dashboard,
+                                                                             tmp_path: Path) -> None:
+    from codecshift.models import Job
+
+    library = _seed(dash, tmp_path)  # one running job
+    waiting = dash.job(str(tmp_path / "movies" / "Next.mkv"), "queued", library)
+    admin = dash.signed_in()
+    page = admin.get(f"/libraries/{library}").get_data(as_text=True)
+    assert "queued jobs and jobs awaiting approval are cancelled" in page
+    refused = admin.post(f"/libraries/{library}/delete", data={"csrf_token": csrf_from(page)},
+                         follow_redirects=True)
+    html = refused.get_data(as_text=True)
+    assert "Not removed: library &#39;Movies&#39; cannot be removed while 1 of its job is running" in html
+    with session_scope(dash.engine) as session:
+        assert session.get(Library, library) is not None
+        assert session.get(Job, waiting).status == "queued"
+        for job in session.scalars(select(Job).where(Job.status == "running")):
+            job.status = "failed"
+    removed = admin.post(f"/libraries/{library}/delete", data={"csrf_token": csrf_from(page)},
+                         follow_redirects=True)
+    assert "1 waiting job was cancelled" in removed.get_data(as_text=True)
+    with session_scope(dash.engine) as session:
+        assert session.get(Library, library) is None
+        assert session.get(Job, waiting).status == "cancelled"
+
+
+def test_library_form_checks_mappings_and_roots_like_the_api(dash: Dashboard, tmp_path: Path) -> None:
+    root = tmp_path / "movies"
+    root.mkdir()
+    admin = dash.signed_in()
+    token = csrf_from(admin.get("/libraries/new").get_data(as_text=True))
+    base = {"csrf_token": token, "name": "Movies", "roots": str(root), "enabled": "true"}
+    for extra, message in (
+            ({"path_mappings": "/data/../etc => /mnt"}, "line 1: mapping 1"),
+            ({"path_mappings": "/data => /mnt/a\n\n/data/ => /mnt/b"}, "line 3: mapping 2"),
+            ({"roots": "/"}, "cannot be a library folder"),
+            ({"roots": f"{root}/../movies"}, "must not contain"),
+            ({"name": "Mo\x00vies"}, "NUL character")):
+        refused = admin.post("/libraries/new", data={**base, **extra})
+        assert refused.status_code == 400, extra
+        assert message in refused.get_data(as_text=True), extra
+    with session_scope(dash.engine) as session:
+        assert session.scalar(select(Library)) is None
+    created = admin.post("/libraries/new", data={**base, "roots": f"{tmp_path}//movies/./",
+                                                 "path_mappings": "D:\\Media\\ => /mnt/media/"})
+    assert created.status_code == 302, created.get_data(as_text=True)[:2000]
+    with session_scope(dash.engine) as session:
+        library = session.scalar(select(Library))
+        assert library.roots == [str(root)]
+        assert library.path_mappings == [{"from": "D:\\Media", "to": "/mnt/media", "node": None}]
+
+
+def test_query_arguments_for_url_for_and_nul_characters_do_not_break_pages(dash: Dashboard,
+                                                                            tmp_path: Path) -> None:
+    library = _seed(dash, tmp_path)
+    admin = dash.signed_in()
+    for page in (*PAGES, f"/libraries/{library}", f"/libraries/{library}/files"):
+        for args in ("_method=PUT", "_anchor=x&_external=1&_scheme=ftp"):
+            response = admin.get(f"{page}?{args}")
+            assert response.status_code == 200, (page, args)
+            assert "_method" not in response.get_data(as_text=True)
+    for url in ("/jobs?q=a%00b", "/history?q=%00", "/failures?node=x%00", f"/libraries/{library}/files?q=%00",
+                "/jobs?q%00=x"):
+        response = admin.get(url)
+        assert response.status_code == 400, url
+        assert "NUL" in response.get_data(as_text=True)
+
+
+def test_settings_page_shows_the_plex_link_read_only_and_refuses_changing_it(dash: Dashboard) -> None:
+    with session_scope(dash.engine) as session:
+        settings_store.set_many(session, {"plex_url": "http://plex.lan:32400", "plex_token": "tok",
+                                          "plex_machine_identifier": "machine-1"})
+    admin = dash.signed_in()
+    page = admin.get("/settings").get_data(as_text=True)
+    for key in ("plex_url", "plex_token", "plex_machine_identifier"):
+        assert f'data-testid="managed-{key}"' in page and f'name="{key}"' not in page
+    assert 'value="http://plex.lan:32400" readonly' in page and "tok" not in page.replace("token", "")
+    form = {**_settings_form(dash), "csrf_token": csrf_from(page)}
+    for key, value in (("plex_url", "http://attacker:32400"), ("plex_machine_identifier", "other"),
+                       ("plex_token", "stolen")):
+        refused = admin.post("/settings", data={**form, key: value})
+        assert refused.status_code == 400, key
+        assert f'data-testid="error-{key}"' in refused.get_data(as_text=True)
+    assert admin.post("/settings", data={**form, "clear__plex_token": "1"}).status_code == 400
+    with session_scope(dash.engine) as session:
+        values = settings_store.load_all(session)
+    assert (values["plex_url"], values["plex_token"], values["plex_machine_identifier"]) == \
+        ("http://plex.lan:32400", "tok", "machine-1")
+    assert admin.post("/settings", data={**form, "max_attempts": "4"}).status_code == 302
+
+
+def test_the_script_takes_every_api_address_from_the_page(dash: Dashboard, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    script = (root / "web" / "static" / "js" / "app.js").read_text(encoding="utf-8")
+    assert not re.findall(r"[\"']/api", script), "app.js must not hard-code API addresses"
+    _seed(dash, tmp_path)
+    admin = dash.signed_in()
+    html = admin.get("/jobs", base_url="http://localhost/codecshift").get_data(as_text=True)
+    assert 'data-job-actions-url="/codecshift/api/jobs/actions"' in html
+    assert 'data-operations-url="/codecshift/api/operations/"' in html
+    live = re.search(r'data-live="([^"]+)"', html)
+    assert live and live.group(1).startswith("/codecshift/jobs")

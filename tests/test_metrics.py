@@ -169,3 +169,24 @@ def test_effective_node_status_matches_the_dashboard() -> None:
         fresh = node_is_fresh(Node(name="n", last_heartbeat=heartbeat), now, 60)
         assert effective_node_status(status, heartbeat, now, 60) == (status if fresh else "offline")
     assert effective_node_status("online", None, now, 60) == "offline"
+
+
+def test_bytes_saved_come_from_the_daily_rollup_and_survive_pruning(engine) -> None:
+    from sqlalchemy import delete
+
+    from codecshift.services import history_stats
+
+    _populate(engine)
+    with session_scope(engine) as session:
+        assert history_stats.refresh(session) == 2  # folded into history_daily
+        session.add(History(path="/media/c.mkv", target_codec="hevc", size_before=500, size_after=100,
+                            quality_metric="ssim", quality_score=0.9))  # not folded yet
+    samples = _samples(render_metrics(engine)[0])
+    assert _value(samples, "codecshift_bytes_saved") == 600 + 3_000_000_000 + 400
+    assert _value(samples, "codecshift_transcodes_finished") == 3
+    with session_scope(engine) as session:  # retention prunes the folded rows
+        session.execute(delete(History).where(History.in_rollup.is_(True)))
+    samples = _samples(render_metrics(engine)[0])
+    assert _value(samples, "codecshift_bytes_saved") == 600 + 3_000_000_000 + 400
+    assert _value(samples, "codecshift_bytes_processed") == 1000 + 5_000_000_000 + 500
+    assert _value(samples, "codecshift_transcodes_finished") == 3

@@ -341,3 +341,54 @@ def test_sonarr_and_radarr_imports_queue_the_file_in_the_matching_library(
     unreadable = client.post("/api/webhooks/sonarr", data=b"[1, 2", content_type="application/json", headers=key)
     assert unreadable.status_code == 400
     assert [task for task, _args in _control_messages(dash) if task == names.PLEX_INGEST] == []
+
+
+def test_a_blank_token_is_reused_only_for_the_same_scheme_host_and_port(dash: Dashboard, fake: FakePlex) -> None:
+    _link(dash, fake)
+    other = FakePlex(machine_identifier="attacker-machine", token=fake.token)
+    with other:
+        for url in (other.url, f"http://localhost:{fake.port}", f"https://127.0.0.1:{fake.port}"):
+            moved = dash.api("POST", "/api/plex/link", json={"url": url, "token": "", "timeout": 2})
+            assert moved.status_code == 400, url
+            error = moved.get_json()["error"]
+            assert error["code"] == "plex_config" and error["field"] == "token" and "typed again" in error["message"]
+        assert other.requests == []  # the stored token never left for the other server
+    assert _settings(dash)["plex_url"] == fake.url
+    # Same scheme, host and port: the path, TLS choice or timeout change without the token.
+    kept = dash.api("POST", "/api/plex/link", json={"url": fake.url + "/", "token": "", "timeout": 7})
+    assert kept.status_code == 200 and _settings(dash)["plex_timeout"] == 7
+    # Typing the token moves the link anywhere (after the identity check).
+    with FakePlex(machine_identifier="second-machine", token="second-token") as second:
+        moved = dash.api("POST", "/api/plex/link", json={"url": second.url, "token": "second-token"})
+        assert moved.status_code == 200 and moved.get_json()["replaced_server"] == fake.machine_identifier
+
+
+def test_the_link_settings_change_only_through_the_link(dash: Dashboard, fake: FakePlex) -> None:
+    _link(dash, fake)
+    for key, value in (("plex_url", "http://attacker:32400"), ("plex_machine_identifier", "other"),
+                       ("plex_token", "stolen")):
+        refused = dash.api("PATCH", "/api/settings", json={"values": {"max_attempts": 5, key: value}})
+        assert refused.status_code == 400, key
+        assert refused.get_json()["error"]["field"] == f"values.{key}"
+        assert "Plex" in refused.get_json()["error"]["message"]
+    values = _settings(dash)
+    assert (values["plex_url"], values["plex_token"], values["max_attempts"]) == (fake.url, fake.token, 3)
+    schema = dash.api("GET", "/api/settings/schema").get_json()["groups"]["Plex"]
+    assert {item["key"] for item in schema if item["managed"]} == {"plex_url", "plex_token",
+                                                                  "plex_machine_identifier"}
+    assert dash.api("PATCH", "/api/settings", json={"values": {"plex_timeout": 20}}).status_code == 200
+
+
+def test_a_plex_webhook_with_a_large_thumbnail_is_read_but_other_bodies_are_limited(dash: Dashboard,
+                                                                                     fake: FakePlex) -> None:
+    key = _webhook_key(dash)
+    files = {"payload": (None, json.dumps(_plex_event(fake, event="media.play"))),
+             "thumb": ("thumb.jpg", b"\xff\xd8\xff\xe0" + b"j" * (5 * 1024 * 1024), "image/jpeg")}
+    prepared = requests.Request("POST", "http://codecshift.local/", files=files).prepare()
+    client = dash.client()
+    answer = client.post(f"/api/webhooks/plex?apikey={key}", data=prepared.body,
+                         content_type=prepared.headers["Content-Type"])
+    assert answer.status_code == 200 and answer.get_json()["ignored"] is True
+    too_big = client.post(f"/api/webhooks/sonarr?apikey={key}", data=b"{" + b" " * (5 * 1024 * 1024) + b"}",
+                          content_type="application/json")
+    assert too_big.status_code == 413 and too_big.get_json()["error"]["code"] == "request_entity_too_large"

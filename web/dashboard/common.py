@@ -86,7 +86,8 @@ def parse_args(model: type[M]) -> tuple[M, str | None]:
     """The page's query arguments as ``model``; a bad one is dropped and reported (a NUL
     character anywhere is a 400)."""
     refuse_nul(request.args, "query")
-    args = {key: value for key, value in request.args.items() if key != "partial" and value != ""}
+    args = {key: value for key, value in request.args.items()
+            if key != "partial" and not key.startswith("_") and value != ""}
     try:
         return model.model_validate(args), None
     except ValidationError as exc:
