@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -328,24 +327,3 @@ def run_scan(engine: Engine, scan_id: int) -> ScanCounters:
 
         return PlexScanner(engine, scan_id).run()
     return Scanner(engine, scan_id).run()
-
-
-def queue_healthchecks(session: Session, library_id: int) -> int:
-    """A health check job for every present file of the library without a live one."""
-    files = session.execute(select(MediaFile.id, MediaFile.path).where(
-        MediaFile.library_id == library_id, MediaFile.state != "gone")).all()
-    busy = set(session.scalars(select(Job.media_file_id).where(
-        Job.library_id == library_id, Job.kind == "healthcheck", Job.status.in_(LIVE_STATUSES))))
-    now = utcnow()
-    rows = [{"kind": "healthcheck", "library_id": library_id, "media_file_id": ident, "path": path,
-             "status": QUEUED, "priority": 0, "attempt": 0, "target_codec": "hevc", "created_at": now,
-             "updated_at": now} for ident, path in files if ident not in busy]
-    if rows:
-        session.execute(insert(Job), rows)
-    session.commit()
-    return len(rows)
-
-
-def library_roots_exist(roots: Sequence[str]) -> list[str]:
-    """Roots that are not readable folders (for validation when a library is added)."""
-    return [root for root in roots if not Path(root).is_dir()]
