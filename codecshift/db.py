@@ -114,6 +114,15 @@ def init_schema(engine: Engine) -> list[str]:
     return missing
 
 
+def upsert_insert(dialect_name: str) -> Any:
+    """The dialect's INSERT with ON CONFLICT support (PostgreSQL or SQLite, the two we run on)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def schema_ddl(dialect_name: str = "postgresql") -> str:
     """The CREATE statements the models produce for ``dialect_name``."""
     from sqlalchemy.schema import CreateIndex, CreateTable

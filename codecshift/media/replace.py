@@ -144,7 +144,8 @@ def replace_file(journal: dict[str, Any], *, final: Path, keep_path: Path | None
     except Exception as exc:
         return _after_failure(journal, final, exc)
     journal["step"] = "done"
-    write_journal(journal)
+    with contextlib.suppress(OSError):  # the swap is complete; a full disk here changes nothing
+        write_journal(journal)
     fault_point("before:done")
     if persist is not None:
         with contextlib.suppress(Exception):  # the swap is complete; recovery of "keep" is a no-op

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, literal, select
 from sqlalchemy.orm import Session
 
+from codecshift.db import upsert_insert
 from codecshift.models import LIVE_STATUSES, QUEUED, Job, MediaFile, utcnow
 
 KIND = "healthcheck"
@@ -19,14 +20,6 @@ KIND = "healthcheck"
 UNCHECKABLE_STATES = ("gone", "missing")
 _COLUMNS = ("kind", "library_id", "media_file_id", "path", "status", "priority", "attempt", "target_codec",
             "created_at", "updated_at")
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def queue_library(session: Session, library_id: int) -> int:
@@ -39,7 +32,8 @@ def queue_library(session: Session, library_id: int) -> int:
                    literal(0), literal("hevc"), now, now)
             .where(MediaFile.library_id == library_id, MediaFile.state.not_in(UNCHECKABLE_STATES), ~live)
             .order_by(MediaFile.path))
-    stmt = _insert(session)(Job).from_select(list(_COLUMNS), rows, include_defaults=True).on_conflict_do_nothing()
+    insert = upsert_insert(session.get_bind().dialect.name)
+    stmt = insert(Job).from_select(list(_COLUMNS), rows, include_defaults=True).on_conflict_do_nothing()
     created = session.execute(stmt).rowcount
     session.commit()
     return max(int(created or 0), 0)

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Date, Engine, case, cast, delete, func, inser
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from codecshift.db import upsert_insert
 from codecshift.models import History, HistoryDaily, Library
 
 DIMENSIONS = ("all", "node", "encoder", "source_codec", "library")
@@ -103,12 +104,7 @@ _PENDING_COLUMNS = (History.id, History.finished_at, History.node, History.encod
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(HistoryDaily)
+    stmt = upsert_insert(session.get_bind().dialect.name)(HistoryDaily)
     table = HistoryDaily.__table__
     stmt = stmt.on_conflict_do_update(
         index_elements=["dimension", "day", "key"],

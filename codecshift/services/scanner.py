@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codecshift import pathmap, settings_store
-from codecshift.db import session_scope
+from codecshift.db import session_scope, upsert_insert
 from codecshift.media import tempfiles
 from codecshift.media.decide import decide
 from codecshift.media.probe import ProbeError, probe
@@ -256,8 +256,9 @@ class Scanner:
                 updates.append((previous[0], values))
                 self.counters.changed += previous[4] != "gone"
         with session_scope(self.engine) as session:
-            if rows_new:
-                session.execute(insert(MediaFile), rows_new)
+            if rows_new:  # a webhook may have recorded one of them meanwhile: that row stands
+                insert_new = upsert_insert(session.get_bind().dialect.name)(MediaFile)
+                session.execute(insert_new.on_conflict_do_nothing(index_elements=["library_id", "path"]), rows_new)
             for ident, values in updates:
                 session.execute(update(MediaFile).where(MediaFile.id == ident).values(**values))
             stale = [ident for ident, values in updates if values["state"] not in ("queued", "awaiting_approval")]

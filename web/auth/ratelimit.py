@@ -26,6 +26,7 @@ from sqlalchemy import Engine, case, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from codecshift.config import InfraSettings
+from codecshift.db import upsert_insert
 from codecshift.models import RateLimitCounter
 from web.extensions import ENGINE_KEY
 
@@ -49,10 +50,7 @@ class DatabaseStorage(Storage):
         return SQLAlchemyError
 
     def _insert_missing(self, key: str, expires_at: float) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = upsert_insert(self.engine.dialect.name)
         return insert(_TABLE).values(key=key, count=0, expires_at=expires_at).on_conflict_do_nothing()
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
