@@ -198,3 +198,14 @@ def test_a_queued_file_replaced_by_an_hevc_release_is_not_converted(sqlite_url: 
         job = session.scalar(select(Job))
         assert job.status == "cancelled" and "no longer worth converting" in job.error
         assert session.scalar(select(MediaFile)).state == "skipped"
+
+
+def test_kept_originals_in_a_backup_folder_inside_the_library_are_not_scanned(sqlite_url: str, media_dir: Path,
+                                                                              h264_clip: Path) -> None:
+    shutil.copy2(h264_clip, media_dir / "a.mkv")
+    backup = media_dir / "originals"
+    backup.mkdir()
+    shutil.copy2(h264_clip, backup / "kept.mkv")
+    engine, library_id = _setup(sqlite_url, media_dir, profile={"backup_folder": str(backup)})
+    counters = _scan(engine, library_id)
+    assert counters.seen == 1 and set(_files(engine)) == {"a.mkv"}

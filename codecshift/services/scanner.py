@@ -104,9 +104,10 @@ def cancel_scan(session: Session, scan_id: int) -> bool:
     return waiting.rowcount + running.rowcount == 1
 
 
-def walk(root: str) -> Iterator[Seen]:
+def walk(root: str, exclude: frozenset[str] = frozenset()) -> Iterator[Seen]:
     """Every video file under ``root``, skipping CodecShift's own temporary files and
-    quarantine folders; unreadable folders are skipped, not fatal."""
+    quarantine folders and the folders in ``exclude`` (the backup folder of kept originals,
+    should it lie inside a library); unreadable folders are skipped, not fatal."""
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -121,7 +122,8 @@ def walk(root: str) -> Iterator[Seen]:
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
+                        if entry.path not in exclude:
+                            stack.append(entry.path)
                         continue
                     if os.path.splitext(name)[1].lower() not in VIDEO_EXTENSIONS:
                         continue
@@ -189,6 +191,8 @@ class Scanner:
         batch: list[tuple[Seen, tuple[int, int, int, int, str] | None]] = []
         batch_size = int(self.settings["scan_batch_size"])
         scanned_roots: list[str] = []
+        backup = self.settings.get("backup_folder") or ""
+        excluded = frozenset({os.path.normpath(os.path.expanduser(backup))} if backup else ())
         for root in self.roots:
             local_root = pathmap.to_local(root, self.mappings).path
             if not os.path.isdir(local_root):
@@ -196,7 +200,7 @@ class Scanner:
                 continue
             scanned_roots.append(root.rstrip("/") + "/")
             to_source = _source_translator(local_root, root, self.mappings)
-            for item in walk(local_root):
+            for item in walk(local_root, excluded):
                 source_path = item.path = to_source(item.path)
                 seen_paths.add(source_path)
                 self.counters.seen += 1
