@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,6 @@ from codecshift.media.decide import decide
 from codecshift.media.probe import ProbeError, probe
 from codecshift.models import (
     AWAITING_APPROVAL,
-    LIVE_STATUSES,
     QUEUED,
     SCAN_LIVE_STATUSES,
     Job,
@@ -289,36 +288,34 @@ class Scanner:
                          total=self.counters.seen)
 
 
+_JOB_COLUMNS = ("kind", "library_id", "media_file_id", "path", "status", "reason", "target_codec", "priority",
+                "attempt", "cpu_fallback", "progress", "cancel_requested", "source_size", "source_mtime_ns",
+                "created_at", "updated_at")
+
+
 def create_jobs(session: Session, library_id: int, decisions: Mapping[str, Any]) -> int:
     """Jobs for the files of ``decisions`` (path -> Decision) that should be converted or
-    approved and have no live job yet; one bulk insert. Returns how many were created."""
-    wanted = {path: d for path, d in decisions.items() if d.action in ("transcode", "approve")}
-    if not wanted:
-        return 0
-    paths = list(wanted)
-    rows: list[Any] = []
-    busy: set[int] = set()
-    for start in range(0, len(paths), IN_CHUNK):  # SQLite allows only so many bound values
-        found = session.execute(select(MediaFile.id, MediaFile.path, MediaFile.size, MediaFile.mtime_ns).where(
-            MediaFile.library_id == library_id, MediaFile.path.in_(paths[start:start + IN_CHUNK]))).all()
-        rows += found
-        busy.update(session.scalars(select(Job.media_file_id).where(
-            Job.media_file_id.in_([row.id for row in found]), Job.kind == "transcode",
-            Job.status.in_(LIVE_STATUSES))))
+    approved and have no live job yet. The files' rows (with the decision's reason) are
+    already written, so each (status, codec) group is one INSERT ... SELECT on the server;
+    the partial unique index turns a file that already has a live job into a no-op.
+    Returns how many jobs were created."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path, decision in decisions.items():
+        if decision.action in ("transcode", "approve"):
+            status = QUEUED if decision.action == "transcode" else AWAITING_APPROVAL
+            groups.setdefault((status, decision.codec), []).append(path)
+    insert_jobs = upsert_insert(session.get_bind().dialect.name)
     now = utcnow()
-    jobs = []
-    for row in rows:
-        if row.id in busy:
-            continue
-        decision = wanted[row.path]
-        jobs.append({
-            "kind": "transcode", "library_id": library_id, "media_file_id": row.id, "path": row.path,
-            "status": QUEUED if decision.action == "transcode" else AWAITING_APPROVAL,
-            "reason": decision.reason, "target_codec": decision.codec, "priority": 0, "attempt": 0,
-            "source_size": row.size, "source_mtime_ns": row.mtime_ns, "created_at": now, "updated_at": now})
-    if jobs:
-        session.execute(insert(Job), jobs)
-    return len(jobs)
+    created = 0
+    for (status, codec), paths in groups.items():
+        for start in range(0, len(paths), IN_CHUNK):  # SQLite allows only so many bound values
+            rows = select(literal("transcode"), MediaFile.library_id, MediaFile.id, MediaFile.path, literal(status),
+                          MediaFile.decision, literal(codec), literal(0), literal(0), literal(False), literal(0.0),
+                          literal(False), MediaFile.size, MediaFile.mtime_ns, literal(now), literal(now)).where(
+                MediaFile.library_id == library_id, MediaFile.path.in_(paths[start:start + IN_CHUNK]))
+            result = session.execute(insert_jobs(Job).from_select(list(_JOB_COLUMNS), rows).on_conflict_do_nothing())
+            created += max(int(result.rowcount or 0), 0)
+    return created
 
 
 def run_scan(engine: Engine, scan_id: int) -> ScanCounters:
