@@ -34,7 +34,7 @@ from codecshift.media.probe import MediaInfo, ProbeError, StreamInfo, probe
 from codecshift.models import AWAITING_APPROVAL, QUEUED, Job, Library, MediaFile, ScanRun, utcnow
 from codecshift.plex import PlexError, PlexMediaItem
 from codecshift.services import plex_link, scan_runs
-from codecshift.services.scanner import ScanCounters, ScanError, ScanNotQueued, create_jobs
+from codecshift.services.scanner import ScanCounters, ScanError, create_jobs
 
 log = logging.getLogger(__name__)
 
@@ -244,12 +244,7 @@ class PlexScanner:
 
     def run(self) -> PlexScanCounters:
         with session_scope(self.engine) as session:
-            started = session.execute(update(ScanRun).where(ScanRun.id == self.scan_id, ScanRun.status == "queued")
-                                      .values(status="running", started_at=utcnow()))
-            if started.rowcount != 1:
-                raise ScanNotQueued(f"scan {self.scan_id} is not queued")
-            run = session.get(ScanRun, self.scan_id)
-            library = session.get(Library, run.library_id)
+            library = scan_runs.begin(session, self.scan_id)
             session.expunge(library)
             values = settings_store.load_all(session)
             settings = settings_store.effective_for_library(values, library)

@@ -14,6 +14,19 @@ from codecshift.db import session_scope
 from codecshift.models import AWAITING_APPROVAL, QUEUED, Job, Library, MediaFile, ScanRun, utcnow
 
 
+def begin(session: Session, scan_id: int) -> Library:
+    """Take a queued run (a conditional update, so a repeated message starts nothing) and
+    return its library."""
+    from codecshift.services.scanner import ScanNotQueued
+
+    started = session.execute(update(ScanRun).where(ScanRun.id == scan_id, ScanRun.status == "queued")
+                              .values(status="running", started_at=utcnow(), updated_at=utcnow()))
+    if started.rowcount != 1:
+        raise ScanNotQueued(f"scan {scan_id} is not queued")
+    run = session.get(ScanRun, scan_id)
+    return session.get(Library, run.library_id)
+
+
 def counter_values(counters: Any) -> dict[str, Any]:
     return {"files_seen": counters.seen, "files_new": counters.new, "files_changed": counters.changed,
             "files_gone": counters.gone, "files_probed": counters.probed, "jobs_created": counters.jobs}

@@ -165,12 +165,7 @@ class Scanner:
 
     def run(self) -> ScanCounters:
         with session_scope(self.engine) as session:
-            started = session.execute(update(ScanRun).where(ScanRun.id == self.scan_id, ScanRun.status == "queued")
-                                      .values(status="running", started_at=utcnow()))
-            if started.rowcount != 1:
-                raise ScanNotQueued(f"scan {self.scan_id} is not queued")
-            run = session.get(ScanRun, self.scan_id)
-            library = session.get(Library, run.library_id)
+            library = scan_runs.begin(session, self.scan_id)
             self.library_id = library.id
             self.roots = list(library.roots or [])
             self.mappings = list(library.path_mappings or [])
