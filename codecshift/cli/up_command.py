@@ -84,6 +84,8 @@ def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
 def up(library_path: Path | None, port: int | None) -> None:
     """Run the dashboard, beat, the control worker and a transcode worker on this machine."""
     config = settings()
+    if library_path is not None and not library_path.expanduser().is_dir():
+        raise CliError(f"--library {library_path} is not a folder")
     data = config.data_path
     data.mkdir(parents=True, exist_ok=True)
     sample = library_path is None
@@ -95,8 +97,6 @@ def up(library_path: Path | None, port: int | None) -> None:
         except sample_library.SampleError as exc:
             raise CliError(str(exc)) from None
     library_path = library_path.expanduser().resolve()
-    if not library_path.is_dir():
-        raise CliError(f"--library {library_path} is not a folder")
     init_schema(engine())
     library_id = _ensure_library(library_path, sample=sample)
     web_port = port or config.web_port
