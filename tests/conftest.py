@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from support.media import make_clip
+from support.receiver import Receiver, running_receiver
 from support.services import fresh_postgres_database, require_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,3 +79,10 @@ def copy_clip(media_dir: Path, h264_clip: Path):
         shutil.copy2(source or h264_clip, target)
         return target
     return _copy
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local notification target (Apprise json://) recording what it receives."""
+    with running_receiver() as rec:
+        yield rec

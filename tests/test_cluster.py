@@ -22,6 +22,7 @@ from codecshift.models import History, Job, JobEvent
 from codecshift.services.maintenance import cleanup_temp_files
 from support.cluster import Cluster, free_port, running_cluster, wait_for
 from support.media import make_clip
+from support.receiver import Receiver
 from support.services import fresh_postgres_database
 
 pytestmark = pytest.mark.slow
@@ -318,7 +319,8 @@ def test_embedded_mode_converts_a_generated_library(tmp_path: Path, h264_clip: P
 
 
 def test_health_check_marks_corrupt_files_and_unreachable_paths_name_the_mapping(tmp_path: Path, pg: str,
-                                                                                   h264_clip: Path) -> None:
+                                                                                   h264_clip: Path,
+                                                                                   receiver: Receiver) -> None:
     media = tmp_path / "media"
     media.mkdir()
     shutil.copy2(h264_clip, media / "good.mkv")
@@ -346,6 +348,7 @@ def test_health_check_marks_corrupt_files_and_unreachable_paths_name_the_mapping
         ok = cluster.api("GET", f"/api/libraries/{checked}/files?health=ok").json()["items"]
         assert [Path(f["path"]).name for f in ok] == ["good.mkv"]
 
+        cluster.set_settings({"notify_urls": [receiver.url()], "notify_on_failure": True})
         far = cluster.add_library(elsewhere, "Far")
         mapping = {"from": str(elsewhere), "to": "/mnt/not-mounted", "node": "w1"}
         assert cluster.api("PATCH", f"/api/libraries/{far}", json={"path_mappings": [mapping]}).status_code == 200
@@ -355,6 +358,9 @@ def test_health_check_marks_corrupt_files_and_unreachable_paths_name_the_mapping
         failed = next(j for j in job if j.library_id == far)
         assert "not found on node w1" in failed.error and "/mnt/not-mounted" in failed.error
         assert (elsewhere / "far.mkv").read_bytes() == h264_clip.read_bytes()
+        # the failure reached the notification target through the control worker's task
+        assert receiver.received.wait(30), "no notification for the failed job"
+        assert any("far.mkv" in post.get("message", "") for post in receiver.posts), receiver.posts
 
 
 def test_a_dashboard_outage_costs_no_encode(tmp_path: Path, pg: str) -> None:
