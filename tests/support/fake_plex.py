@@ -15,8 +15,6 @@ slowly, answer like a web server that is not Plex, or go down and up again.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 import tempfile
 import threading
@@ -27,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from xml.etree.ElementTree import Element, SubElement, tostring
+
+from support.tls import self_signed
 
 SEARCH_TYPES = {"1": "movie", "2": "show", "3": "season", "4": "episode"}
 
@@ -263,7 +263,7 @@ class FakePlex:
 
     def _ssl_context(self) -> ssl.SSLContext:
         assert self._tmp is not None
-        cert, key = _self_signed(Path(self._tmp.name))
+        cert, key = (str(p) for p in self_signed(Path(self._tmp.name), "fake-plex"))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         return context
@@ -505,30 +505,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._page(root, [obj], 0, None, lambda r, n: _season_xml(r, show, n, rating_key, section))
         else:
             self._page(root, [obj], 0, None, lambda r, e: _episode_xml(r, e, show, section))
-
-
-def _self_signed(folder: Path) -> tuple[str, str]:
-    """A throwaway certificate for 127.0.0.1, so HTTPS verification can fail for real."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-plex")])
-    now = datetime.datetime.now(datetime.UTC)
-
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
 
 
 def running(**kwargs: object) -> Iterator[FakePlex]:
